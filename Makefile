@@ -1,0 +1,55 @@
+# podshim — build, test, e2e, lint, install.
+# `make e2e` and `make test` set up what they need (system packages through
+# hack/deps.sh, sample rootfs through hack/) on a fresh Debian machine.
+
+CARGO        ?= cargo
+PREFIX       ?= /usr/local
+HOST_TARGET  := x86_64-unknown-linux-gnu
+PODPROBE     := target/$(HOST_TARGET)/release/podprobe
+TEST_ROOTFS  := build/test-rootfs
+
+.PHONY: all build build-debug deps podprobe rootfs test e2e lint install uninstall clean
+
+all: build
+
+deps:
+	@bash hack/deps.sh
+
+build:
+	$(CARGO) build --release --workspace --exclude podprobe --exclude podshim-tests
+
+build-debug:
+	$(CARGO) build --workspace --exclude podprobe
+
+# podprobe goes into container rootfs, so it is linked statically.
+podprobe:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p podprobe --target $(HOST_TARGET)
+
+rootfs: deps podprobe
+	bash hack/bundles-rootfs.sh $(PODPROBE)
+	bash hack/mkrootfs.sh $(TEST_ROOTFS) $(PODPROBE)
+
+# Unit tests and the root integration tests (tests/). Must run as root.
+test: deps build-debug rootfs
+	PODSHIM_BIN_DIR=$(CURDIR)/target/debug PODSHIM_TEST_ROOTFS=$(CURDIR)/$(TEST_ROOTFS) \
+		$(CARGO) test --workspace
+
+# Runs every sample pod in bundles/ with the release binaries and checks it.
+e2e: deps build rootfs
+	bash hack/e2e.sh $(CURDIR)/target/release
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+install: build
+	install -D -m 0755 target/release/podshim $(DESTDIR)$(PREFIX)/bin/podshim
+	install -D -m 0755 target/release/podctl $(DESTDIR)$(PREFIX)/bin/podctl
+	ln -sf podshim $(DESTDIR)$(PREFIX)/bin/containerd-shim-podshim-v1
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/podshim $(DESTDIR)$(PREFIX)/bin/podctl $(DESTDIR)$(PREFIX)/bin/containerd-shim-podshim-v1
+
+clean:
+	$(CARGO) clean
+	rm -rf build bundles/*/*/rootfs

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# web-sidecar: the client container fetched the web container's page over
+# 127.0.0.1, which only works if both share the pod's network namespace.
+set -euo pipefail
+for _ in $(seq 100); do
+  if "$PODCTL" logs "$POD" client 2>/dev/null | grep -q "client: fetched hello from web-sidecar"; then
+    "$PODCTL" logs "$POD" client
+    exit 0
+  fi
+  sleep 0.05
+done
+echo "client never fetched the page; its log:" >&2
+"$PODCTL" logs "$POD" client >&2 || true
+exit 1

@@ -1,0 +1,79 @@
+//! podctl: a small supervisor in containerd's image. It starts a pod's shim
+//! exactly as containerd does (`podshim start`, read the address), drives it
+//! over ttrpc, and reads the state directory for everything it shows.
+
+mod args;
+mod debug;
+mod rm;
+mod run;
+mod shim;
+mod show;
+
+use std::process::ExitCode;
+
+use podshim_state::StateRoot;
+use podshim_types::Id;
+
+/// The containerd namespace podctl's pods live in.
+pub const NAMESPACE: &str = "podctl";
+
+const USAGE: &str = "usage: podctl [--root DIR] [--shim PATH] COMMAND
+  run POD_DIR                      start the pod described by POD_DIR/pod.json, print its id
+  ps                               pods and containers: status, pids, exit codes
+  inspect POD                      pod and container records as JSON
+  events POD [--follow]            the pod's event log
+  logs POD CONTAINER               a container's stdout/stderr
+  kill POD CONTAINER [--signal S]  signal a container (default TERM)
+  debug POD CONTAINER [-- CMD...]  print and run the nsenter command that enters the container
+  rm POD [--timeout SECS]          stop what runs and delete everything of the pod";
+
+/// Settings every command shares.
+pub struct Ctx {
+    pub root: StateRoot,
+    pub namespace: Id,
+    /// The podshim binary.
+    pub shim: String,
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match real_main(argv) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("podctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(argv: Vec<String>) -> anyhow::Result<ExitCode> {
+    let mut a = args::Args::new(argv);
+    let root = a.option("--root")?;
+    let shim = a.option("--shim")?;
+    let ctx = Ctx {
+        root: root.map(StateRoot::new).unwrap_or_else(StateRoot::from_env),
+        namespace: Id::new(NAMESPACE)?,
+        shim: shim
+            .or_else(|| std::env::var("PODSHIM_BIN").ok())
+            .unwrap_or_else(shim::default_shim_path),
+    };
+    let Some(cmd) = a.next_positional() else {
+        println!("{USAGE}");
+        return Ok(ExitCode::from(2));
+    };
+    match cmd.as_str() {
+        "run" => run::run(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
+        "ps" => show::ps(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
+        "inspect" => show::inspect(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
+        "events" => show::events(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
+        "logs" => show::logs(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
+        "kill" => rm::kill(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
+        "rm" => rm::rm(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
+        "debug" => debug::debug(&ctx, &mut a),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => anyhow::bail!("unknown command {other:?}\n{USAGE}"),
+    }
+}

@@ -1,0 +1,187 @@
+//! Stopping and removing: `podctl kill` and `podctl rm`. Removal is the
+//! containerd sequence (kill, wait, delete each container, then the sandbox,
+//! then shutdown); when the shim is gone it falls back to `podshim delete`
+//! per task, as containerd does after a shim crash.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use podshim_state::read_json;
+use podshim_types::{Id, PodManifest, PodRecord, ProcessStamp};
+
+use crate::args::Args;
+use crate::run::{bundles_dir, MANIFEST_COPY, SANDBOX_BUNDLE};
+use crate::shim::{is_not_found, Shim};
+use crate::Ctx;
+
+pub fn parse_signal(s: &str) -> anyhow::Result<u32> {
+    if let Ok(n) = s.parse::<u32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        bail!("signal {n} is out of range");
+    }
+    let name = s.trim_start_matches("SIG").to_ascii_uppercase();
+    let n = match name.as_str() {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "TERM" => libc::SIGTERM,
+        "STOP" => libc::SIGSTOP,
+        "CONT" => libc::SIGCONT,
+        _ => bail!("unknown signal {s:?}"),
+    };
+    Ok(n as u32)
+}
+
+fn connect(c: &Ctx, pod: &Id) -> anyhow::Result<Shim> {
+    let paths = c.root.pod(&c.namespace, pod);
+    if !paths.dir().exists() {
+        bail!("pod {pod} not found");
+    }
+    Shim::connect(&format!("unix://{}", paths.socket()?.display()))
+}
+
+pub fn kill(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
+    let signal = parse_signal(&a.option("--signal")?.unwrap_or_else(|| "TERM".into()))?;
+    let pod = Id::new(&a.required("POD")?)?;
+    let name = Id::new(&a.required("CONTAINER")?)?;
+    a.done()?;
+    let s = connect(c, &pod)?;
+    let id = format!("{pod}-{name}");
+    s.kill(&id, signal)
+        .with_context(|| format!("kill {name} in pod {pod}"))
+}
+
+pub fn rm(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
+    let timeout = match a.option("--timeout")? {
+        Some(t) => Duration::from_secs_f64(t.parse().with_context(|| format!("--timeout {t:?}"))?),
+        None => Duration::from_secs(10),
+    };
+    let pod = Id::new(&a.required("POD")?)?;
+    a.done()?;
+    remove_pod(c, &pod, timeout)
+}
+
+/// Task ids of a pod's containers in reverse start order (from the
+/// manifest copy podctl keeps), then any other the state directory holds.
+fn member_ids(c: &Ctx, pod: &Id) -> Vec<String> {
+    let paths = c.root.pod(&c.namespace, pod);
+    let manifest = std::fs::read_to_string(bundles_dir(&paths).join(MANIFEST_COPY))
+        .ok()
+        .and_then(|t| PodManifest::parse(&t).ok());
+    let mut ids: Vec<String> = manifest
+        .iter()
+        .flat_map(|m| {
+            m.containers
+                .iter()
+                .rev()
+                .filter_map(|e| m.task_id(&e.name).ok())
+        })
+        .map(|id| id.to_string())
+        .collect();
+    for id in paths.list_containers().unwrap_or_default() {
+        if !ids.contains(&id.to_string()) {
+            ids.push(id.to_string());
+        }
+    }
+    ids
+}
+
+/// Stops and deletes everything of the pod; nothing of it remains after.
+pub fn remove_pod(c: &Ctx, pod: &Id, timeout: Duration) -> anyhow::Result<()> {
+    let paths = c.root.pod(&c.namespace, pod);
+    if !paths.dir().exists() {
+        bail!("pod {pod} not found");
+    }
+    let mut tasks = member_ids(c, pod);
+    tasks.push(pod.to_string());
+    let record: Option<PodRecord> = read_json(&paths.record()).ok();
+    match paths
+        .socket()
+        .ok()
+        .and_then(|s| Shim::connect(&format!("unix://{}", s.display())).ok())
+    {
+        Some(s) => {
+            for id in &tasks {
+                stop_and_delete(&s, id, timeout).with_context(|| format!("remove task {id}"))?;
+            }
+            s.shutdown(pod.as_str()).context("shutdown shim")?;
+            if let Some(r) = &record {
+                wait_gone(&r.shim, Duration::from_secs(5));
+            }
+        }
+        None => {
+            // No shim: clean up task by task, as containerd does.
+            for id in &tasks {
+                let bundle = if id == pod.as_str() {
+                    bundles_dir(&paths).join(SANDBOX_BUNDLE)
+                } else {
+                    bundles_dir(&paths).join(id.strip_prefix(&format!("{pod}-")).unwrap_or(id))
+                };
+                let cwd = if bundle.is_dir() {
+                    bundle
+                } else {
+                    paths.dir().to_path_buf()
+                };
+                let status = Command::new(&c.shim)
+                    .args([
+                        "-namespace",
+                        c.namespace.as_str(),
+                        "-id",
+                        id,
+                        "-address",
+                        "",
+                        "delete",
+                    ])
+                    .current_dir(&cwd)
+                    .env("PODSHIM_ROOT", c.root.path())
+                    .stdout(Stdio::null())
+                    .status()
+                    .with_context(|| format!("run {} delete", c.shim))?;
+                if !status.success() {
+                    bail!("{} delete {id} failed", c.shim);
+                }
+            }
+        }
+    }
+    match std::fs::remove_dir_all(paths.dir()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("remove {}", paths.dir().display())),
+    }
+}
+
+fn stop_and_delete(s: &Shim, id: &str, timeout: Duration) -> anyhow::Result<()> {
+    match s.state(id) {
+        Ok(_) => {}
+        Err(e) if is_not_found(&e) => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    match s.kill(id, libc::SIGTERM as u32) {
+        Ok(()) => {}
+        Err(e) if is_not_found(&e) => {}
+        Err(e) => return Err(e),
+    }
+    if s.wait(id, timeout)?.is_none() {
+        match s.kill(id, libc::SIGKILL as u32) {
+            Ok(()) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(e),
+        }
+        s.wait(id, Duration::from_secs(30))?;
+    }
+    s.delete(id)?;
+    Ok(())
+}
+
+fn wait_gone(shim: &ProcessStamp, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline && shim.is_alive() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

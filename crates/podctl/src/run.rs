@@ -1,0 +1,172 @@
+//! `podctl run POD_DIR`: prepare the bundles as containerd would (a copy of
+//! each config.json with the CRI annotations, an absolute rootfs path), start
+//! the pod's shim, create and start the sandbox, then every container in
+//! order. On any failure the pod is removed again.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use podshim_state::PodPaths;
+use podshim_types::{annotations as ann, Id, PodManifest};
+use serde_json::{json, Value};
+
+use crate::args::Args;
+use crate::shim::{self, Shim};
+use crate::Ctx;
+
+/// Where podctl keeps the bundles it made for a pod.
+pub fn bundles_dir(p: &PodPaths) -> PathBuf {
+    p.dir().join("bundles")
+}
+
+/// The sandbox bundle's directory name under [`bundles_dir`].
+pub const SANDBOX_BUNDLE: &str = "_sandbox";
+
+/// The copy of pod.json kept under [`bundles_dir`] (container names start
+/// with a letter or digit, so neither name can clash with a bundle).
+pub const MANIFEST_COPY: &str = "_pod.json";
+
+pub fn run(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
+    let dir = PathBuf::from(a.required("POD_DIR")?);
+    a.done()?;
+    let began = Instant::now();
+    let manifest_path = dir.join("pod.json");
+    let text = fs::read_to_string(&manifest_path)
+        .with_context(|| format!("read {}", manifest_path.display()))?;
+    let m = PodManifest::parse(&text).with_context(|| manifest_path.display().to_string())?;
+    let paths = c.root.pod(&c.namespace, &m.id);
+    if paths.dir().exists() {
+        bail!("pod {} already exists (podctl rm {} first)", m.id, m.id);
+    }
+    // Check every bundle before anything is made.
+    let mut bundles = Vec::new();
+    for entry in &m.containers {
+        let src = dir.join(&entry.bundle);
+        let spec = read_spec(&src)?;
+        bundles.push((entry, src, spec));
+    }
+
+    let made = (|| -> anyhow::Result<()> {
+        let bdir = bundles_dir(&paths);
+        let sandbox_dir = bdir.join(SANDBOX_BUNDLE);
+        fs::create_dir_all(&sandbox_dir)
+            .with_context(|| format!("create {}", sandbox_dir.display()))?;
+        write_json(&sandbox_dir.join("config.json"), &sandbox_spec(&m))?;
+        write_json(&bdir.join(MANIFEST_COPY), &serde_json::to_value(&m)?)?;
+        let mut prepared = Vec::new();
+        for (entry, src, spec) in bundles {
+            let id = m.task_id(&entry.name)?;
+            let out = bdir.join(entry.name.as_str());
+            fs::create_dir_all(&out).with_context(|| format!("create {}", out.display()))?;
+            write_json(
+                &out.join("config.json"),
+                &member_spec(spec, &src, &m, &entry.name)?,
+            )?;
+            prepared.push((id, out));
+        }
+
+        let address = shim::start(c, &m.id, &sandbox_dir)?;
+        let s = Shim::connect(&address)?;
+        s.create(m.id.as_str(), &sandbox_dir, "", "")
+            .with_context(|| format!("create sandbox {}", m.id))?;
+        s.start(m.id.as_str())
+            .with_context(|| format!("start sandbox {}", m.id))?;
+        for (id, bundle) in &prepared {
+            let log = format!("file://{}", paths.container_log(id).display());
+            s.create(id.as_str(), bundle, &log, &log)
+                .with_context(|| format!("create container {id}"))?;
+        }
+        for (id, _) in &prepared {
+            s.start(id.as_str())
+                .with_context(|| format!("start container {id}"))?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = made {
+        if let Err(e2) = crate::rm::remove_pod(c, &m.id, std::time::Duration::from_secs(2)) {
+            eprintln!("podctl: cleaning up after the failed run: {e2:#}");
+        }
+        return Err(e);
+    }
+    println!("{}", m.id);
+    if std::env::var_os("PODCTL_TIMING").is_some() {
+        eprintln!(
+            "podctl: pod {} started in {:.3} ms",
+            m.id,
+            began.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
+}
+
+fn read_spec(bundle: &Path) -> anyhow::Result<Value> {
+    let path = bundle.join("config.json");
+    let text = fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    let v: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    if !v.is_object() {
+        bail!("{} is not a JSON object", path.display());
+    }
+    Ok(v)
+}
+
+fn write_json(path: &Path, v: &Value) -> anyhow::Result<()> {
+    let text = serde_json::to_vec_pretty(v)?;
+    fs::write(path, text).with_context(|| format!("write {}", path.display()))
+}
+
+/// The sandbox's bundle: the pod's hostname and new net, ipc and uts
+/// namespaces, as containerd's CRI writes it.
+fn sandbox_spec(m: &PodManifest) -> Value {
+    json!({
+        "ociVersion": "1.0.2",
+        "hostname": m.hostname(),
+        "root": {"path": "rootfs", "readonly": true},
+        "annotations": {
+            ann::CONTAINER_TYPE: ann::CONTAINER_TYPE_SANDBOX,
+            ann::SANDBOX_ID: m.id.as_str(),
+            ann::SANDBOX_NAME: m.id.as_str(),
+        },
+        "linux": {"namespaces": [{"type": "network"}, {"type": "ipc"}, {"type": "uts"}]}
+    })
+}
+
+/// A member's bundle: its own config.json with the pod annotations and an
+/// absolute rootfs path.
+fn member_spec(mut spec: Value, src: &Path, m: &PodManifest, name: &Id) -> anyhow::Result<Value> {
+    let src = fs::canonicalize(src).with_context(|| format!("bundle {}", src.display()))?;
+    let root = spec
+        .get_mut("root")
+        .and_then(|r| r.as_object_mut())
+        .ok_or_else(|| anyhow::anyhow!("{}/config.json has no root", src.display()))?;
+    let rootfs = root
+        .get("path")
+        .and_then(|p| p.as_str())
+        .ok_or_else(|| anyhow::anyhow!("{}/config.json: root.path is missing", src.display()))?;
+    let abs = if Path::new(rootfs).is_absolute() {
+        PathBuf::from(rootfs)
+    } else {
+        src.join(rootfs)
+    };
+    root.insert("path".into(), json!(abs));
+    let obj = spec
+        .as_object_mut()
+        .ok_or_else(|| anyhow::anyhow!("config.json is not an object"))?;
+    let anns = obj.entry("annotations").or_insert_with(|| json!({}));
+    let anns = anns.as_object_mut().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}/config.json: annotations is not an object",
+            src.display()
+        )
+    })?;
+    anns.insert(
+        ann::CONTAINER_TYPE.into(),
+        json!(ann::CONTAINER_TYPE_CONTAINER),
+    );
+    anns.insert(ann::SANDBOX_ID.into(), json!(m.id.as_str()));
+    anns.insert(ann::SANDBOX_NAME.into(), json!(m.id.as_str()));
+    anns.insert(ann::CONTAINER_NAME.into(), json!(name.as_str()));
+    Ok(spec)
+}

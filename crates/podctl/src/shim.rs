@@ -1,0 +1,173 @@
+//! Talking to a pod's shim the way containerd does: `podshim start` with
+//! the shim v2 flags (cwd = the sandbox bundle), its address on stdout,
+//! then the ttrpc Task service.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use containerd_shim_protos::api;
+use containerd_shim_protos::TaskClient;
+use podshim_types::Id;
+
+use crate::Ctx;
+
+/// `podshim` next to this binary, else on PATH.
+pub fn default_shim_path() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("podshim")))
+        .filter(|p| p.exists())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "podshim".to_string())
+}
+
+/// A connected shim.
+pub struct Shim {
+    client: TaskClient,
+}
+
+fn ctx(timeout: Duration) -> ttrpc::context::Context {
+    ttrpc::context::with_timeout(timeout.as_nanos() as i64)
+}
+
+const CALL: Duration = Duration::from_secs(30);
+
+/// Runs `podshim start` for task `id` whose bundle is `bundle`.
+pub fn start(c: &Ctx, id: &Id, bundle: &Path) -> anyhow::Result<String> {
+    let out = Command::new(&c.shim)
+        .args([
+            "-namespace",
+            c.namespace.as_str(),
+            "-id",
+            id.as_str(),
+            "-address",
+            "",
+            "-publish-binary",
+            "",
+            "start",
+        ])
+        .current_dir(bundle)
+        .env("PODSHIM_ROOT", c.root.path())
+        .env_remove("TTRPC_ADDRESS")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("run {} start", c.shim))?;
+    if !out.status.success() {
+        bail!(
+            "{} start failed: {}",
+            c.shim,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let addr = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !addr.starts_with("unix://") {
+        bail!("{} start printed {addr:?}, not a unix:// address", c.shim);
+    }
+    Ok(addr)
+}
+
+impl Shim {
+    pub fn connect(address: &str) -> anyhow::Result<Shim> {
+        let client = ttrpc::Client::connect(address)
+            .with_context(|| format!("connect to shim at {address}"))?;
+        Ok(Shim {
+            client: TaskClient::new(client),
+        })
+    }
+
+    pub fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        stdout: &str,
+        stderr: &str,
+    ) -> anyhow::Result<u32> {
+        let req = api::CreateTaskRequest {
+            id: id.to_string(),
+            bundle: bundle.to_string_lossy().into_owned(),
+            stdout: stdout.to_string(),
+            stderr: stderr.to_string(),
+            ..Default::default()
+        };
+        Ok(self.client.create(ctx(CALL), &req).map_err(rpc)?.pid)
+    }
+
+    pub fn start(&self, id: &str) -> anyhow::Result<u32> {
+        let req = api::StartRequest {
+            id: id.to_string(),
+            ..Default::default()
+        };
+        Ok(self.client.start(ctx(CALL), &req).map_err(rpc)?.pid)
+    }
+
+    pub fn kill(&self, id: &str, signal: u32) -> anyhow::Result<()> {
+        let req = api::KillRequest {
+            id: id.to_string(),
+            signal,
+            ..Default::default()
+        };
+        self.client.kill(ctx(CALL), &req).map_err(rpc)?;
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for the task to exit; `None` on timeout.
+    pub fn wait(&self, id: &str, timeout: Duration) -> anyhow::Result<Option<u32>> {
+        let req = api::WaitRequest {
+            id: id.to_string(),
+            ..Default::default()
+        };
+        match self.client.wait(ctx(timeout), &req) {
+            Ok(r) => Ok(Some(r.exit_status)),
+            Err(ttrpc::Error::Others(m)) if m.contains("imeout") => Ok(None),
+            Err(ttrpc::Error::RpcStatus(s)) if s.code() == ttrpc::Code::DEADLINE_EXCEEDED => {
+                Ok(None)
+            }
+            Err(e) => Err(rpc(e)),
+        }
+    }
+
+    pub fn delete(&self, id: &str) -> anyhow::Result<u32> {
+        let req = api::DeleteRequest {
+            id: id.to_string(),
+            ..Default::default()
+        };
+        Ok(self
+            .client
+            .delete(ctx(CALL), &req)
+            .map_err(rpc)?
+            .exit_status)
+    }
+
+    pub fn state(&self, id: &str) -> anyhow::Result<api::StateResponse> {
+        let req = api::StateRequest {
+            id: id.to_string(),
+            ..Default::default()
+        };
+        self.client.state(ctx(CALL), &req).map_err(rpc)
+    }
+
+    pub fn shutdown(&self, id: &str) -> anyhow::Result<()> {
+        let req = api::ShutdownRequest {
+            id: id.to_string(),
+            ..Default::default()
+        };
+        self.client.shutdown(ctx(CALL), &req).map_err(rpc)?;
+        Ok(())
+    }
+}
+
+/// The shim's message, without ttrpc's wrapping.
+fn rpc(e: ttrpc::Error) -> anyhow::Error {
+    match e {
+        ttrpc::Error::RpcStatus(s) => anyhow::anyhow!("{}", s.message()),
+        e => anyhow::anyhow!("{e}"),
+    }
+}
+
+/// True when an error says the task or process is gone already.
+pub fn is_not_found(e: &anyhow::Error) -> bool {
+    let m = e.to_string();
+    m.contains("not found") || m.contains("already finished")
+}

@@ -1,0 +1,115 @@
+//! podprobe: copied into sample and test rootfs, it reports what the
+//! container sees, for tests and for people checking a pod by hand.
+//!
+//! ```text
+//! podprobe report              JSON: pid, ppid, hostname, uid/gid, namespace inodes, cwd, caps
+//! podprobe shm-write KEY TEXT  make a SysV shared memory segment KEY holding TEXT
+//! podprobe shm-read KEY [SECS] print the text of segment KEY, waiting up to SECS for it
+//! ```
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("report") | None => {
+            println!("{}", report());
+            Ok(())
+        }
+        Some("shm-write") if args.len() == 3 => shm_write(&args[1], &args[2]),
+        Some("shm-read") if args.len() >= 2 => {
+            let secs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0u64);
+            shm_read(&args[1], Duration::from_secs(secs)).map(|t| println!("{t}"))
+        }
+        _ => Err("usage: podprobe report | shm-write KEY TEXT | shm-read KEY [SECS]".to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("podprobe: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn status_field(name: &str) -> String {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix(&format!("{name}:"))
+                    .map(|v| v.trim().to_string())
+            })
+        })
+        .unwrap_or_default()
+}
+
+fn report() -> String {
+    let ns: Vec<String> = ["net", "ipc", "uts", "pid", "mnt", "user", "cgroup"]
+        .iter()
+        .map(|k| {
+            let ino = fs::metadata(format!("/proc/self/ns/{k}"))
+                .map(|m| m.ino())
+                .unwrap_or(0);
+            format!("{}:{ino}", json_str(k))
+        })
+        .collect();
+    let hostname = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let fds = fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0);
+    format!(
+        "{{\"pid\":{},\"ppid\":{},\"hostname\":{},\"uid\":{},\"gid\":{},\"cwd\":{},\"ns\":{{{}}},\"cap_eff\":{},\"open_fds\":{}}}",
+        std::process::id(),
+        std::os::unix::process::parent_id(),
+        json_str(hostname.trim()),
+        json_str(&status_field("Uid")),
+        json_str(&status_field("Gid")),
+        json_str(&cwd),
+        ns.join(","),
+        json_str(&status_field("CapEff")),
+        fds
+    )
+}
+
+fn parse_key(k: &str) -> Result<i32, String> {
+    k.parse().map_err(|_| format!("key {k:?} is not a number"))
+}
+
+fn shm_write(key: &str, text: &str) -> Result<(), String> {
+    podshim_sys::shm::write_text(parse_key(key)?, text).map_err(|e| e.to_string())
+}
+
+fn shm_read(key: &str, wait: Duration) -> Result<String, String> {
+    let key = parse_key(key)?;
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Some(t) = podshim_sys::shm::read_text(key).map_err(|e| e.to_string())? {
+            return Ok(t);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("no shared memory segment with key {key}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

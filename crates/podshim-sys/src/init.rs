@@ -1,0 +1,183 @@
+//! `podshim init`: turns a re-executed, single-threaded copy of the shim
+//! into a container. The first process enters the namespaces the shim
+//! resolved (joining by path, unsharing the rest), forks the container's
+//! pid 1 (a new pid namespace applies to children only), reports its pid
+//! and exits; the container is then reparented to the shim, its subreaper.
+//! pid 1 builds the rootfs, reports ready, blocks until Start, and executes
+//! the container process.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use nix::unistd::{fork, ForkResult};
+
+use crate::channel::Channel;
+use crate::error::SysError;
+use crate::msg::{Command, InitConfig, Report};
+use crate::ns::{self, NsKind};
+
+/// Entry point of `podshim init`; returns the process exit code.
+pub fn run() -> i32 {
+    let mut chan = match Channel::from_inherited() {
+        Ok(c) => c,
+        Err(_) => return 2,
+    };
+    let cfg = match first_stage(&mut chan) {
+        Ok(cfg) => cfg,
+        Err((stage, e)) => return report_failure(&mut chan, stage, &e),
+    };
+    // The container's pid 1 must not report before the shim has its pid:
+    // it waits for this pipe to close.
+    let (gate_r, gate_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => return report_failure(&mut chan, "fork", &SysError::os("pipe", "gate", e)),
+    };
+    // SAFETY: this process is a fresh exec of our binary and has never
+    // started a thread, so the child may run arbitrary code after fork.
+    match unsafe { fork() } {
+        Err(e) => report_failure(
+            &mut chan,
+            "fork",
+            &SysError::os("fork", "container init", e),
+        ),
+        Ok(ForkResult::Parent { child }) => {
+            let sent = chan.send(&Report::Child {
+                pid: child.as_raw(),
+            });
+            drop(gate_w);
+            if sent.is_ok() {
+                0
+            } else {
+                2
+            }
+        }
+        Ok(ForkResult::Child) => {
+            drop(gate_w);
+            let mut gate = std::fs::File::from(gate_r);
+            let _ = gate.read(&mut [0u8; 1]);
+            drop(gate);
+            container_main(chan, cfg)
+        }
+    }
+}
+
+fn report_failure(chan: &mut Channel, stage: &str, e: &SysError) -> i32 {
+    let _ = chan.send(&Report::Error {
+        stage: stage.to_string(),
+        message: e.to_string(),
+    });
+    1
+}
+
+fn first_stage(chan: &mut Channel) -> Result<InitConfig, (&'static str, SysError)> {
+    let cfg: InitConfig = match chan.recv() {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return Err((
+                "config",
+                SysError::Channel("shim closed the channel".into()),
+            ))
+        }
+        Err(e) => return Err(("config", e)),
+    };
+    crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
+
+    let mut joins = Vec::new();
+    let mut fresh = Vec::new();
+    for req in &cfg.namespaces {
+        let kind = NsKind::parse(&req.kind).ok_or_else(|| {
+            (
+                "namespaces",
+                SysError::spec(
+                    "linux.namespaces",
+                    format!("unknown namespace type {:?}", req.kind),
+                ),
+            )
+        })?;
+        if kind == NsKind::User {
+            return Err((
+                "namespaces",
+                SysError::spec("linux.namespaces", "user namespaces are not supported yet"),
+            ));
+        }
+        match &req.path {
+            Some(p) => joins.push(ns::open(kind, p).map_err(|e| ("namespaces", e))?),
+            None => fresh.push(kind),
+        }
+    }
+    for j in &joins {
+        ns::join(j).map_err(|e| ("setns", e))?;
+    }
+    ns::unshare_kinds(&fresh).map_err(|e| ("unshare", e))?;
+    Ok(cfg)
+}
+
+/// The container's pid 1, from fork to execve.
+fn container_main(mut chan: Channel, cfg: InitConfig) -> i32 {
+    if let Err((stage, e)) = setup_container(&cfg) {
+        return report_failure(&mut chan, stage, &e);
+    }
+    if chan.send(&Report::Ready).is_err() {
+        return 1;
+    }
+    match chan.recv::<Command>() {
+        Ok(Some(Command::Start)) => {}
+        // The shim went away or deleted us before Start: nothing to run.
+        _ => return 1,
+    }
+    let process = match cfg.spec.process() {
+        Some(p) => p,
+        None => return report_failure(&mut chan, "exec", &SysError::spec("process", "missing")),
+    };
+    let e = crate::process::exec(process);
+    // Flush nothing else to stdio: the error goes back to the shim.
+    let _ = std::io::stderr().flush();
+    report_failure(&mut chan, "exec", &e);
+    127
+}
+
+fn setup_container(cfg: &InitConfig) -> Result<(), (&'static str, SysError)> {
+    nix::unistd::setsid().map_err(|e| ("setsid", SysError::os("setsid", "container", e)))?;
+    let owns_mnt = cfg
+        .namespaces
+        .iter()
+        .any(|n| n.path.is_none() && NsKind::parse(&n.kind) == Some(NsKind::Mnt));
+    if !owns_mnt {
+        return Err((
+            "rootfs",
+            SysError::spec(
+                "linux.namespaces",
+                "a container needs its own mount namespace",
+            ),
+        ));
+    }
+    crate::rootfs::prepare(&cfg.spec, Path::new(&cfg.bundle)).map_err(|e| ("rootfs", e))?;
+    let owns_uts = cfg
+        .namespaces
+        .iter()
+        .any(|n| n.path.is_none() && NsKind::parse(&n.kind) == Some(NsKind::Uts));
+    if owns_uts {
+        if let Some(h) = cfg.spec.hostname() {
+            nix::unistd::sethostname(h)
+                .map_err(|e| ("hostname", SysError::os("sethostname", h, e)))?;
+        }
+    }
+    if let Some(sysctl) = cfg.spec.linux().as_ref().and_then(|l| l.sysctl().clone()) {
+        for (key, value) in &sysctl {
+            write_sysctl(key, value).map_err(|e| ("sysctl", e))?;
+        }
+    }
+    Ok(())
+}
+
+fn write_sysctl(key: &str, value: &str) -> Result<(), SysError> {
+    if key.contains("..") || key.contains('/') {
+        return Err(SysError::spec("linux.sysctl", format!("bad key {key:?}")));
+    }
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|e| SysError::io("sysctl", path, e))
+}

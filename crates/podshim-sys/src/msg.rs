@@ -1,0 +1,59 @@
+//! Messages between the shim and its re-executed children (`pause`,
+//! `init`). JSON, framed by [`crate::channel`].
+
+use serde::{Deserialize, Serialize};
+
+/// A namespace the child must enter: by path when given, else a new one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NsRequest {
+    /// `net`, `ipc`, `uts`, `pid`, `mnt`, `cgroup`, `user`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// Shim -> pause.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PauseConfig {
+    pub pod: String,
+    /// net, ipc and uts, each new or joined.
+    pub namespaces: Vec<NsRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Directory where the namespaces are pinned (`P/ns`).
+    pub pin_dir: String,
+}
+
+/// Shim -> init.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InitConfig {
+    pub container: String,
+    /// Absolute bundle directory.
+    pub bundle: String,
+    /// The OCI spec, as read and checked by the shim.
+    pub spec: oci_spec::runtime::Spec,
+    /// Namespaces in the order they are entered; those without a path are
+    /// unshared.
+    pub namespaces: Vec<NsRequest>,
+}
+
+/// Child -> shim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Report {
+    /// init's first process forked the container's pid 1 (host pid).
+    Child { pid: i32 },
+    /// Set up and waiting: for the pause, namespaces pinned; for a
+    /// container, rootfs ready and blocked until [`Command::Start`].
+    Ready,
+    /// Something failed; `stage` says where.
+    Error { stage: String, message: String },
+}
+
+/// Shim -> container pid 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    /// Execute the container process.
+    Start,
+}

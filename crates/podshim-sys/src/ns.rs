@@ -1,0 +1,194 @@
+//! Namespaces: kinds and their clone flags, joining by path (with a type
+//! check), unsharing, and pinning by bind mount so `nsenter --net=PATH`
+//! works and the namespace outlives its holder.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+
+use crate::error::SysError;
+
+/// A namespace type, by the name /proc/PID/ns uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NsKind {
+    User,
+    Mnt,
+    Pid,
+    Net,
+    Ipc,
+    Uts,
+    Cgroup,
+}
+
+impl NsKind {
+    /// Parses the /proc name (`net`) or the OCI name (`network`, `mount`).
+    pub fn parse(name: &str) -> Option<NsKind> {
+        Some(match name {
+            "user" => NsKind::User,
+            "mnt" | "mount" => NsKind::Mnt,
+            "pid" => NsKind::Pid,
+            "net" | "network" => NsKind::Net,
+            "ipc" => NsKind::Ipc,
+            "uts" => NsKind::Uts,
+            "cgroup" => NsKind::Cgroup,
+            _ => return None,
+        })
+    }
+
+    /// The name under /proc/PID/ns.
+    pub fn proc_name(self) -> &'static str {
+        match self {
+            NsKind::User => "user",
+            NsKind::Mnt => "mnt",
+            NsKind::Pid => "pid",
+            NsKind::Net => "net",
+            NsKind::Ipc => "ipc",
+            NsKind::Uts => "uts",
+            NsKind::Cgroup => "cgroup",
+        }
+    }
+
+    pub fn clone_flag(self) -> CloneFlags {
+        match self {
+            NsKind::User => CloneFlags::CLONE_NEWUSER,
+            NsKind::Mnt => CloneFlags::CLONE_NEWNS,
+            NsKind::Pid => CloneFlags::CLONE_NEWPID,
+            NsKind::Net => CloneFlags::CLONE_NEWNET,
+            NsKind::Ipc => CloneFlags::CLONE_NEWIPC,
+            NsKind::Uts => CloneFlags::CLONE_NEWUTS,
+            NsKind::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        }
+    }
+
+    /// Order of entry: user first (it grants the rights for the rest), mnt
+    /// last (paths of the others are resolved in the current mount ns).
+    pub fn join_rank(self) -> u8 {
+        match self {
+            NsKind::User => 0,
+            NsKind::Pid => 1,
+            NsKind::Net => 2,
+            NsKind::Ipc => 3,
+            NsKind::Uts => 4,
+            NsKind::Cgroup => 5,
+            NsKind::Mnt => 6,
+        }
+    }
+}
+
+/// An opened namespace file, checked to be a namespace.
+#[derive(Debug)]
+pub struct NsFile {
+    kind: NsKind,
+    path: String,
+    file: File,
+}
+
+/// Opens a namespace path for a later [`join`]. Opening everything before
+/// joining anything keeps the paths meaningful.
+pub fn open(kind: NsKind, path: &str) -> Result<NsFile, SysError> {
+    let file = File::open(path).map_err(|e| SysError::io("open namespace", path, e))?;
+    Ok(NsFile {
+        kind,
+        path: path.to_string(),
+        file,
+    })
+}
+
+/// setns(2) into an opened namespace. The kernel checks the type: a path
+/// that is a regular file or a namespace of another type is refused with a
+/// message saying which.
+pub fn join(ns: &NsFile) -> Result<(), SysError> {
+    setns(ns.file.as_fd(), ns.kind.clone_flag()).map_err(|e| {
+        let what = format!("{} namespace {}", ns.kind.proc_name(), ns.path);
+        match e {
+            nix::errno::Errno::EINVAL => SysError::spec(
+                "linux.namespaces",
+                format!("{what} is not a {} namespace", ns.kind.proc_name()),
+            ),
+            e => SysError::os("setns", what, e),
+        }
+    })
+}
+
+/// unshare(2) of a set of kinds.
+pub fn unshare_kinds(kinds: &[NsKind]) -> Result<(), SysError> {
+    let flags = kinds
+        .iter()
+        .fold(CloneFlags::empty(), |acc, k| acc | k.clone_flag());
+    if flags.is_empty() {
+        return Ok(());
+    }
+    unshare(flags).map_err(|e| {
+        let names: Vec<_> = kinds.iter().map(|k| k.proc_name()).collect();
+        SysError::os("unshare", names.join(","), e)
+    })
+}
+
+/// Pins this process's namespace `kind` at `target` by bind mount.
+pub fn pin_self(kind: NsKind, target: &Path) -> Result<(), SysError> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(target)
+        .map_err(|e| SysError::io("create pin", target, e))?;
+    let source = format!("/proc/self/ns/{}", kind.proc_name());
+    mount(
+        Some(source.as_str()),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| SysError::os("bind mount", format!("{source} on {}", target.display()), e))
+}
+
+/// Removes a pin: detaches the bind mount and deletes the file. A pin that
+/// is already gone is fine (teardown is repeatable).
+pub fn unpin(target: &Path) -> Result<(), SysError> {
+    match umount2(target, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(SysError::os("umount", target.display(), e)),
+    }
+    match fs::remove_file(target) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(SysError::io("remove pin", target, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for k in [
+            NsKind::User,
+            NsKind::Mnt,
+            NsKind::Pid,
+            NsKind::Net,
+            NsKind::Ipc,
+            NsKind::Uts,
+            NsKind::Cgroup,
+        ] {
+            assert_eq!(NsKind::parse(k.proc_name()), Some(k));
+        }
+        assert_eq!(NsKind::parse("network"), Some(NsKind::Net));
+        assert_eq!(NsKind::parse("mount"), Some(NsKind::Mnt));
+        assert_eq!(NsKind::parse("time"), None);
+    }
+
+    #[test]
+    fn user_first_mount_last() {
+        let mut ks = vec![NsKind::Mnt, NsKind::Net, NsKind::User, NsKind::Pid];
+        ks.sort_by_key(|k| k.join_rank());
+        assert_eq!(
+            ks,
+            vec![NsKind::User, NsKind::Pid, NsKind::Net, NsKind::Mnt]
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! `podshim pause`: the pod's infra process. Enters (or creates) the pod's
+//! net, IPC and UTS namespaces, sets the hostname, brings `lo` up, pins the
+//! namespaces under `P/ns/`, reports ready, then sleeps in sigwait: it reaps
+//! any child it inherits and exits 0 on SIGTERM or SIGINT.
+
+use std::path::Path;
+
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::channel::Channel;
+use crate::error::SysError;
+use crate::msg::{PauseConfig, Report};
+use crate::ns::{self, NsKind};
+
+/// Entry point of `podshim pause`; returns the process exit code.
+pub fn run() -> i32 {
+    let mut chan = match Channel::from_inherited() {
+        Ok(c) => c,
+        Err(_) => return 2,
+    };
+    // Signals are taken synchronously from here on.
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+    ] {
+        set.add(s);
+    }
+    if set.thread_block().is_err() {
+        return 2;
+    }
+    match setup(&mut chan) {
+        Ok(()) => {
+            if chan.send(&Report::Ready).is_err() {
+                return 2;
+            }
+        }
+        Err((stage, e)) => {
+            let _ = chan.send(&Report::Error {
+                stage: stage.to_string(),
+                message: e.to_string(),
+            });
+            return 1;
+        }
+    }
+    drop(chan);
+    wait_for_end(&set)
+}
+
+fn setup(chan: &mut Channel) -> Result<(), (&'static str, SysError)> {
+    let cfg: PauseConfig = match chan.recv() {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return Err((
+                "config",
+                SysError::Channel("shim closed the channel".into()),
+            ))
+        }
+        Err(e) => return Err(("config", e)),
+    };
+    let _ = nix::unistd::chdir("/");
+    crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
+
+    let mut joins = Vec::new();
+    let mut fresh = Vec::new();
+    for req in &cfg.namespaces {
+        let kind = NsKind::parse(&req.kind)
+            .filter(|k| matches!(k, NsKind::Net | NsKind::Ipc | NsKind::Uts))
+            .ok_or_else(|| {
+                (
+                    "namespaces",
+                    SysError::spec(
+                        "linux.namespaces",
+                        format!("the pause holds only net, ipc and uts, not {:?}", req.kind),
+                    ),
+                )
+            })?;
+        match &req.path {
+            Some(p) => joins.push(ns::open(kind, p).map_err(|e| ("namespaces", e))?),
+            None => fresh.push(kind),
+        }
+    }
+    for j in &joins {
+        ns::join(j).map_err(|e| ("setns", e))?;
+    }
+    ns::unshare_kinds(&fresh).map_err(|e| ("unshare", e))?;
+
+    if fresh.contains(&NsKind::Uts) {
+        if let Some(h) = &cfg.hostname {
+            nix::unistd::sethostname(h)
+                .map_err(|e| ("hostname", SysError::os("sethostname", h, e)))?;
+        }
+    }
+    if fresh.contains(&NsKind::Net) {
+        crate::net::loopback_up().map_err(|e| ("loopback", e))?;
+    }
+    let pin_dir = Path::new(&cfg.pin_dir);
+    for kind in [NsKind::Net, NsKind::Ipc, NsKind::Uts] {
+        ns::pin_self(kind, &pin_dir.join(kind.proc_name())).map_err(|e| ("pin", e))?;
+    }
+    Ok(())
+}
+
+fn wait_for_end(set: &SigSet) -> i32 {
+    loop {
+        match set.wait() {
+            Ok(Signal::SIGCHLD) => reap_all(),
+            Ok(Signal::SIGTERM) | Ok(Signal::SIGINT) => return 0,
+            _ => {}
+        }
+    }
+}
+
+/// Reaps every exited child: the pause is the reaper of whatever it
+/// inherits and has no other waiter to race with.
+fn reap_all() {
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return,
+            Ok(_) => continue,
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! /proc and pidfd helpers: process start times (so a stored pid is never
+//! confused with a reused one), pidfds, waiting and signalling through them.
+
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use podshim_types::ProcessStamp;
+
+use crate::error::SysError;
+
+/// Field 22 of /proc/PID/stat: start time in clock ticks after boot.
+pub fn start_time(pid: i32) -> Result<u64, SysError> {
+    let path = format!("/proc/{pid}/stat");
+    let text = fs::read_to_string(&path).map_err(|e| SysError::io("read", &path, e))?;
+    parse_start_time(&text).ok_or_else(|| SysError::Channel(format!("{path}: unexpected format")))
+}
+
+/// See [`ProcessStamp::parse_start_time`].
+pub fn parse_start_time(stat: &str) -> Option<u64> {
+    ProcessStamp::parse_start_time(stat)
+}
+
+/// The stamp of a live process.
+pub fn stamp(pid: i32) -> Result<ProcessStamp, SysError> {
+    Ok(ProcessStamp {
+        pid,
+        start_time: start_time(pid)?,
+    })
+}
+
+/// True when the process the stamp names still exists (a zombie counts).
+pub fn is_alive(s: &ProcessStamp) -> bool {
+    s.is_alive()
+}
+
+/// Makes this process the reaper of orphans among its descendants, so a
+/// container's pid 1 becomes our child when the `init` that forked it exits.
+pub fn become_subreaper() -> Result<(), SysError> {
+    nix::sys::prctl::set_child_subreaper(true)
+        .map_err(|e| SysError::os("prctl", "PR_SET_CHILD_SUBREAPER", e))
+}
+
+/// pidfd_open(2).
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd, SysError> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1;
+    // no memory is shared with the kernel.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(SysError::os("pidfd_open", pid, Errno::last()));
+    }
+    // SAFETY: the syscall returned a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Opens a pidfd for the process a stamp names, checking the start time
+/// after opening so that the pidfd cannot refer to a reused pid.
+pub fn pidfd_for(s: &ProcessStamp) -> Result<OwnedFd, SysError> {
+    let fd = pidfd_open(s.pid)?;
+    if start_time(s.pid).ok() != Some(s.start_time) {
+        return Err(SysError::os(
+            "pidfd_open",
+            format!("pid {} (reused)", s.pid),
+            Errno::ESRCH,
+        ));
+    }
+    Ok(fd)
+}
+
+/// pidfd_send_signal(2). ESRCH (already gone) is reported as such.
+pub fn pidfd_signal(pidfd: &OwnedFd, signal: i32) -> Result<(), SysError> {
+    // SAFETY: the pidfd is valid for the lifetime of the borrow; a null
+    // siginfo asks the kernel to fill it as kill(2) would.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if rc < 0 {
+        return Err(SysError::os("pidfd_send_signal", signal, Errno::last()));
+    }
+    Ok(())
+}
+
+/// How a process ended, as a shell reports it: the exit code, or 128 plus
+/// the signal that killed it.
+pub fn exit_code_of(code: i32, killed_by: Option<i32>) -> i32 {
+    match killed_by {
+        Some(sig) => 128 + sig,
+        None => code,
+    }
+}
+
+/// Reaps the child behind `pidfd` if it has exited; `Ok(None)` if it still
+/// runs. Only the process's own waiter calls this.
+pub fn try_reap(pidfd: &OwnedFd) -> Result<Option<i32>, SysError> {
+    // SAFETY: siginfo_t is plain data; zeroed is a valid value and the
+    // kernel fills it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid writes only into `info`, which lives across the call;
+    // P_PIDFD takes the fd as the id.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG,
+        )
+    };
+    if rc < 0 {
+        return Err(SysError::os(
+            "waitid(P_PIDFD)",
+            pidfd.as_raw_fd(),
+            Errno::last(),
+        ));
+    }
+    // SAFETY: for a WEXITED waitid the kernel fills si_pid and si_status;
+    // si_pid == 0 means nothing was reaped (WNOHANG).
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if pid == 0 {
+        return Ok(None);
+    }
+    let killed = matches!(info.si_code, libc::CLD_KILLED | libc::CLD_DUMPED);
+    Ok(Some(exit_code_of(status, killed.then_some(status))))
+}
+
+/// The inode of namespace `kind` of a process (`/proc/PID/ns/KIND`).
+pub fn ns_inode(pid: i32, kind: &str) -> Result<u64, SysError> {
+    use std::os::unix::fs::MetadataExt;
+    let path = format!("/proc/{pid}/ns/{kind}");
+    fs::metadata(&path)
+        .map(|m| m.ino())
+        .map_err(|e| SysError::io("stat", path, e))
+}
+
+/// Every host pid whose pid namespace is `pid_ns_inode`, sorted.
+pub fn pids_in_pid_ns(pid_ns_inode: u64) -> Vec<i32> {
+    let mut pids: Vec<i32> = fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| ns_inode(pid, "pid").ok() == Some(pid_ns_inode))
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_stamp_is_alive_and_a_wrong_start_time_is_not() {
+        let me = std::process::id() as i32;
+        let s = stamp(me).unwrap();
+        assert!(is_alive(&s));
+        assert!(!is_alive(&ProcessStamp {
+            pid: me,
+            start_time: s.start_time + 1
+        }));
+    }
+
+    #[test]
+    #[allow(clippy::zombie_processes)] // reaped through the pidfd, which is the point
+    fn reaps_through_a_pidfd_with_shell_exit_codes() {
+        let child = std::process::Command::new("/bin/sh")
+            .args(["-c", "exit 3"])
+            .spawn()
+            .unwrap();
+        let fd = pidfd_open(child.id() as i32).unwrap();
+        let code = loop {
+            if let Some(c) = try_reap(&fd).unwrap() {
+                break c;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        assert_eq!(code, 3);
+
+        let child = std::process::Command::new("/bin/sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let fd = pidfd_open(child.id() as i32).unwrap();
+        pidfd_signal(&fd, libc::SIGKILL).unwrap();
+        let code = loop {
+            if let Some(c) = try_reap(&fd).unwrap() {
+                break c;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        assert_eq!(code, 137);
+    }
+}

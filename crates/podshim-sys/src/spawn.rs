@@ -1,0 +1,89 @@
+//! Re-executing our own binary as a fresh single-threaded child (`pause`,
+//! `init`, the shim daemon). Between fork and exec the child only calls
+//! dup2/fcntl/setsid, which are async-signal-safe.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use crate::error::SysError;
+
+/// Where a re-executed child's stdio goes.
+#[derive(Debug, Default)]
+pub struct ChildStdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+/// What to start.
+#[derive(Debug)]
+pub struct Reexec<'a> {
+    /// The binary to run; usually `/proc/self/exe`.
+    pub exe: &'a str,
+    /// argv[0] shown in ps.
+    pub arg0: &'a str,
+    pub args: Vec<String>,
+    pub stdio: ChildStdio,
+    /// Fds placed at fixed numbers in the child: (fd, target number).
+    pub fds: Vec<(RawFd, RawFd)>,
+    /// Start a new session (the daemonized shim).
+    pub setsid: bool,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<&'a str>,
+}
+
+/// Starts the child and returns its pid. The child is not waited for here:
+/// the caller opens a pidfd and is its only waiter.
+pub fn spawn(r: Reexec<'_>) -> Result<i32, SysError> {
+    let mut cmd = Command::new(r.exe);
+    cmd.arg0(r.arg0).args(&r.args);
+    cmd.stdin(r.stdio.stdin.map(Stdio::from).unwrap_or_else(Stdio::null));
+    cmd.stdout(r.stdio.stdout.map(Stdio::from).unwrap_or_else(Stdio::null));
+    cmd.stderr(r.stdio.stderr.map(Stdio::from).unwrap_or_else(Stdio::null));
+    for (k, v) in &r.env {
+        cmd.env(k, v);
+    }
+    if let Some(cwd) = r.cwd {
+        cmd.current_dir(cwd);
+    }
+    let fds = r.fds.clone();
+    let setsid = r.setsid;
+    // SAFETY: the closure runs between fork and exec in the child. It only
+    // calls dup2, fcntl and setsid, which are async-signal-safe, and
+    // allocates nothing (the fd list was cloned before the fork).
+    unsafe {
+        cmd.pre_exec(move || {
+            if setsid && libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            for &(src, dst) in &fds {
+                if src == dst {
+                    let flags = libc::fcntl(src, libc::F_GETFD);
+                    if flags < 0 || libc::fcntl(src, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(src, dst) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|e| SysError::io("spawn", r.exe, e))?;
+    // Dropping a std Child neither waits nor kills: the pidfd owner reaps.
+    Ok(child.id() as i32)
+}
+
+/// A connected socketpair for a child channel: (shim end, child end), both
+/// close-on-exec (the child end is dup2'd to a fixed number in the child).
+pub fn channel_pair() -> Result<(std::os::unix::net::UnixStream, OwnedFd), SysError> {
+    let (a, b) = std::os::unix::net::UnixStream::pair()
+        .map_err(|e| SysError::io("socketpair", "channel", e))?;
+    Ok((a, OwnedFd::from(b)))
+}
+
+/// Convenience for the fds list.
+pub fn fd_at(fd: &OwnedFd, target: RawFd) -> (RawFd, RawFd) {
+    (fd.as_raw_fd(), target)
+}

@@ -1,0 +1,14 @@
+//! Types shared by the podshim binaries: validated ids, the pod manifest that
+//! podctl reads, the records kept in the state directory, event lines, and the
+//! annotation keys containerd's CRI uses. No syscalls and no I/O live here.
+
+pub mod annotations;
+pub mod event;
+pub mod id;
+pub mod manifest;
+pub mod record;
+
+pub use event::{EventRecord, Topic};
+pub use id::{Id, IdError};
+pub use manifest::{ContainerEntry, ManifestError, PodManifest};
+pub use record::{ContainerRecord, PodRecord, PodStatus, ProcessStamp, TaskStatus};

@@ -1,0 +1,148 @@
+//! The pod manifest podctl reads: `bundles/<pod>/pod.json`. A pod is a
+//! directory holding this file and one OCI bundle per container.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::{Id, IdError};
+
+/// `pod.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodManifest {
+    /// The pod id: also the sandbox task id and the shim's group key.
+    pub id: Id,
+    /// Hostname set in the pod's UTS namespace; defaults to the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Containers in start order.
+    pub containers: Vec<ContainerEntry>,
+}
+
+/// One container of a pod.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerEntry {
+    /// Name inside the pod; the task id is `<pod>-<name>`.
+    pub name: Id,
+    /// Bundle directory (config.json + rootfs), relative to the pod directory.
+    pub bundle: String,
+}
+
+/// Why a manifest was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("pod.json is not valid: {0}")]
+    Parse(#[from] serde_json::Error),
+    #[error("pod.json lists no containers")]
+    NoContainers,
+    #[error("pod.json names container {0:?} twice")]
+    DuplicateName(String),
+    #[error("pod.json: container {name:?} has an empty bundle path")]
+    EmptyBundle { name: String },
+    #[error(
+        "pod.json: hostname {0:?} is not a valid hostname (1-64 bytes, letters, digits, '-', '.')"
+    )]
+    BadHostname(String),
+    #[error("pod.json: task id for container {name:?}: {source}")]
+    TaskId { name: String, source: IdError },
+}
+
+impl PodManifest {
+    /// Parses and checks a manifest.
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let m: PodManifest = serde_json::from_str(text)?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    fn validate(&self) -> Result<(), ManifestError> {
+        if self.containers.is_empty() {
+            return Err(ManifestError::NoContainers);
+        }
+        let mut seen = HashSet::new();
+        for c in &self.containers {
+            if !seen.insert(c.name.as_str()) {
+                return Err(ManifestError::DuplicateName(c.name.to_string()));
+            }
+            if c.bundle.trim().is_empty() {
+                return Err(ManifestError::EmptyBundle {
+                    name: c.name.to_string(),
+                });
+            }
+            self.task_id(&c.name)
+                .map_err(|source| ManifestError::TaskId {
+                    name: c.name.to_string(),
+                    source,
+                })?;
+        }
+        let host = self.hostname();
+        let ok = !host.is_empty()
+            && host.len() <= 64
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !ok {
+            return Err(ManifestError::BadHostname(host.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The hostname of the pod.
+    pub fn hostname(&self) -> &str {
+        self.hostname.as_deref().unwrap_or(self.id.as_str())
+    }
+
+    /// The task id podctl gives container `name` of this pod.
+    pub fn task_id(&self, name: &Id) -> Result<Id, IdError> {
+        Id::new(&format!("{}-{}", self.id, name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_pod() {
+        let m = PodManifest::parse(
+            r#"{"id":"web-sidecar","containers":[{"name":"web","bundle":"web"},{"name":"client","bundle":"client"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(m.hostname(), "web-sidecar");
+        assert_eq!(
+            m.task_id(&m.containers[1].name).unwrap().as_str(),
+            "web-sidecar-client"
+        );
+    }
+
+    #[test]
+    fn refuses_bad_pods() {
+        for (text, want) in [
+            (r#"{"id":"../x","containers":[]}"#, "not valid"),
+            (r#"{"id":"a/b","containers":[]}"#, "not valid"),
+            (r#"{"id":"p","containers":[]}"#, "no containers"),
+            (
+                r#"{"id":"p","containers":[{"name":"a","bundle":"a"},{"name":"a","bundle":"b"}]}"#,
+                "twice",
+            ),
+            (
+                r#"{"id":"p","hostname":"bad host","containers":[{"name":"a","bundle":"a"}]}"#,
+                "hostname",
+            ),
+            (
+                r#"{"id":"p","containers":[{"name":"a","bundle":""}]}"#,
+                "empty bundle",
+            ),
+            (
+                r#"{"id":"p","containers":[{"name":"a","bundle":"a","x":1}]}"#,
+                "unknown field",
+            ),
+            ("", "not valid"),
+        ] {
+            let err = PodManifest::parse(text).unwrap_err().to_string();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Reading a bundle's config.json and deciding the task's role in its pod
+//! from the CRI annotations.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use podshim_sys::msg::NsRequest;
+use podshim_types::{annotations as ann, Id};
+
+use crate::error::{Result, ShimError};
+
+/// Largest config.json read; larger is refused before parsing.
+const MAX_CONFIG: u64 = 64 << 20;
+
+/// What a task is to its pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// The pod's infra task: the shim runs a pause for it.
+    Sandbox,
+    /// A container joining the pod `sandbox`.
+    Member { sandbox: String },
+    /// A plain OCI container: its namespace list is taken as it stands.
+    Standalone,
+}
+
+#[derive(Debug)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub spec: Spec,
+    pub role: Role,
+}
+
+impl Bundle {
+    /// Loads `<dir>/config.json`; errors name the file and what is wrong.
+    pub fn load(dir: &Path) -> Result<Bundle> {
+        let dir = std::path::absolute(dir)
+            .map_err(|e| ShimError::InvalidArgument(format!("bundle {}: {e}", dir.display())))?;
+        let path = dir.join("config.json");
+        let meta = std::fs::metadata(&path).map_err(|e| {
+            ShimError::InvalidArgument(format!("bundle config {}: {e}", path.display()))
+        })?;
+        if meta.len() > MAX_CONFIG {
+            return Err(ShimError::InvalidArgument(format!(
+                "bundle config {} is {} bytes, over the {MAX_CONFIG} byte limit",
+                path.display(),
+                meta.len()
+            )));
+        }
+        let bytes = std::fs::read(&path).map_err(|e| {
+            ShimError::InvalidArgument(format!("bundle config {}: {e}", path.display()))
+        })?;
+        let spec: Spec = serde_json::from_slice(&bytes).map_err(|e| {
+            ShimError::InvalidArgument(format!(
+                "bundle config {} is not a valid OCI spec: {e}",
+                path.display()
+            ))
+        })?;
+        let role = role_of(&spec);
+        Ok(Bundle { dir, spec, role })
+    }
+
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .map(String::as_str)
+    }
+
+    /// The shim this bundle's task belongs to.
+    pub fn group_key(&self, id: &str) -> String {
+        ann::group_key(id, |k| self.annotation(k)).to_string()
+    }
+
+    /// Checks what a container (not a sandbox) needs to run.
+    pub fn check_container(&self) -> Result<()> {
+        let p = self.spec.process().as_ref().ok_or_else(|| {
+            ShimError::InvalidArgument(format!(
+                "{}: config.json has no process",
+                self.dir.display()
+            ))
+        })?;
+        if p.args().as_ref().map(|a| a.is_empty()).unwrap_or(true) {
+            return Err(ShimError::InvalidArgument(format!(
+                "{}: process.args is empty",
+                self.dir.display()
+            )));
+        }
+        let rootfs = podshim_sys::rootfs::rootfs_path(&self.spec, &self.dir)?;
+        if !rootfs.is_dir() {
+            return Err(ShimError::InvalidArgument(format!(
+                "rootfs {} does not exist or is not a directory",
+                rootfs.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The spec's namespaces as requests, in the order they are entered.
+    /// `pod_pins` fills in the pod's net/ipc/uts for a member that names
+    /// them without a path.
+    pub fn namespace_plan(
+        &self,
+        pod_pins: Option<&dyn Fn(&str) -> String>,
+    ) -> Result<Vec<NsRequest>> {
+        let list = self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().clone())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for ns in &list {
+            let kind = kind_name(ns.typ())?;
+            let path = match ns.path() {
+                Some(p) => Some(p.to_string_lossy().into_owned()),
+                None => match (pod_pins, kind) {
+                    (Some(pin), "net" | "ipc" | "uts") => Some(pin(kind)),
+                    _ => None,
+                },
+            };
+            if out.iter().any(|r: &NsRequest| r.kind == kind) {
+                return Err(ShimError::InvalidArgument(format!(
+                    "linux.namespaces lists {kind} twice"
+                )));
+            }
+            out.push(NsRequest {
+                kind: kind.to_string(),
+                path,
+            });
+        }
+        out.sort_by_key(|r| {
+            podshim_sys::ns::NsKind::parse(&r.kind)
+                .map(|k| k.join_rank())
+                .unwrap_or(9)
+        });
+        if !out.iter().any(|r| r.kind == "mnt" && r.path.is_none()) {
+            return Err(ShimError::InvalidArgument(
+                "linux.namespaces: a container needs a new mount namespace".into(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The sandbox's net/ipc/uts: joined when the spec gives a path (as
+    /// containerd's CRI does for a netns it made), new otherwise.
+    pub fn sandbox_namespaces(&self) -> Result<Vec<NsRequest>> {
+        let list = self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().clone())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for kind in ["net", "ipc", "uts"] {
+            let mut path = None;
+            for ns in &list {
+                if kind_name(ns.typ())? == kind {
+                    path = ns.path().as_ref().map(|p| p.to_string_lossy().into_owned());
+                }
+            }
+            out.push(NsRequest {
+                kind: kind.to_string(),
+                path,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn role_of(spec: &Spec) -> Role {
+    let get = |k: &str| spec.annotations().as_ref().and_then(|a| a.get(k)).cloned();
+    match get(ann::CONTAINER_TYPE).as_deref() {
+        Some(ann::CONTAINER_TYPE_SANDBOX) => Role::Sandbox,
+        _ => match get(ann::SANDBOX_ID) {
+            Some(s) => Role::Member { sandbox: s },
+            None => Role::Standalone,
+        },
+    }
+}
+
+fn kind_name(t: LinuxNamespaceType) -> Result<&'static str> {
+    Ok(match t {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Time => {
+            return Err(ShimError::InvalidArgument(
+                "linux.namespaces: time namespaces are not supported".into(),
+            ))
+        }
+    })
+}
+
+/// Validates a task id from a request.
+pub fn task_id(id: &str) -> Result<Id> {
+    Id::new(id).map_err(|e| ShimError::InvalidArgument(format!("task id: {e}")))
+}

@@ -1,0 +1,88 @@
+//! Starting the re-executed children (`podshim pause`, `podshim init`) and
+//! the async end of their channel.
+
+use std::os::fd::OwnedFd;
+
+use serde::{de::DeserializeOwned, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+use podshim_sys::channel::{self, CHILD_FD};
+use podshim_sys::spawn::{self, ChildStdio, Reexec};
+
+use crate::error::{Result, ShimError};
+
+/// The binary the children are executed from.
+pub const SELF_EXE: &str = "/proc/self/exe";
+
+/// The shim's end of a child channel.
+#[derive(Debug)]
+pub struct AsyncChannel {
+    stream: UnixStream,
+}
+
+impl AsyncChannel {
+    pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<()> {
+        let frame = channel::encode(msg)?;
+        self.stream
+            .write_all(&frame)
+            .await
+            .map_err(|e| ShimError::Internal(format!("channel send: {e}")))
+    }
+
+    /// One message, or `None` when every child holding the other end is
+    /// gone (for a container's pid 1: it executed the process).
+    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>> {
+        let mut header = [0u8; 4];
+        match self.stream.read_exact(&mut header).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(ShimError::Internal(format!("channel recv: {e}"))),
+        }
+        let len = channel::frame_len(header)?;
+        let mut body = vec![0u8; len];
+        self.stream
+            .read_exact(&mut body)
+            .await
+            .map_err(|e| ShimError::Internal(format!("channel recv: {e}")))?;
+        Ok(Some(channel::decode(&body)?))
+    }
+}
+
+/// A child just started: its pid, a pidfd, and its channel.
+#[derive(Debug)]
+pub struct Spawned {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub channel: AsyncChannel,
+}
+
+/// Re-executes this binary as `podshim <role> <args>`.
+pub fn spawn_child(role: &str, args: &[&str], stdio: ChildStdio) -> Result<Spawned> {
+    let (ours, theirs) = spawn::channel_pair()?;
+    let mut argv = vec![role.to_string()];
+    argv.extend(args.iter().map(|s| s.to_string()));
+    let pid = spawn::spawn(Reexec {
+        exe: SELF_EXE,
+        arg0: "podshim",
+        args: argv,
+        stdio,
+        fds: vec![spawn::fd_at(&theirs, CHILD_FD)],
+        setsid: false,
+        env: Vec::new(),
+        cwd: Some("/"),
+    })?;
+    drop(theirs);
+    // The child is ours and not yet reaped, so its pid cannot be reused
+    // before the pidfd is open.
+    let pidfd = podshim_sys::proc::pidfd_open(pid)?;
+    ours.set_nonblocking(true)
+        .map_err(|e| ShimError::Internal(format!("channel: {e}")))?;
+    let stream =
+        UnixStream::from_std(ours).map_err(|e| ShimError::Internal(format!("channel: {e}")))?;
+    Ok(Spawned {
+        pid,
+        pidfd,
+        channel: AsyncChannel { stream },
+    })
+}

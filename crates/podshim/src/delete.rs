@@ -1,0 +1,105 @@
+//! `podshim delete`: containerd's cleanup call when a shim is gone (or a
+//! start failed). It touches only the task it is called for, is safe to
+//! repeat, and prints a DeleteResponse on stdout.
+//!
+//! A container's process still running (same pid and start time) is
+//! killed; its state directory is removed. For the sandbox, the pause is
+//! killed and the namespace pins are removed. When the pod has nothing left
+//! and no shim serves it, the pod directory goes too.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use containerd_shim_protos::api::DeleteResponse;
+use containerd_shim_protos::protobuf::{Message, MessageField};
+use podshim_state::{read_json, StateRoot};
+use podshim_sys::{ns, proc};
+use podshim_types::{ContainerRecord, Id, PodRecord, ProcessStamp};
+
+use crate::bundle::Bundle;
+use crate::flags::Flags;
+use crate::publish::timestamp;
+
+/// Exit status reported for a process this cleanup had to kill.
+const KILLED: i32 = 128 + libc::SIGKILL;
+
+pub fn run(flags: &Flags) -> anyhow::Result<()> {
+    let bundle_dir = match &flags.bundle {
+        Some(b) => PathBuf::from(b),
+        None => std::env::current_dir().context("current directory")?,
+    };
+    let group = Bundle::load(&bundle_dir)
+        .map(|b| b.group_key(flags.id.as_str()))
+        .unwrap_or_else(|_| flags.id.to_string());
+    let pod = Id::new(&group)?;
+    let paths = StateRoot::from_env().pod(&flags.namespace, &pod);
+    let mut pid = 0;
+    let mut code = KILLED;
+
+    let record_path = paths.container_record(&flags.id);
+    match read_json::<ContainerRecord>(&record_path) {
+        Ok(rec) => {
+            pid = rec.pid;
+            if let Some(stamp) = rec.stamp() {
+                kill_if_alive(&stamp);
+            }
+            if let Some(c) = rec.exit_code {
+                code = c;
+            }
+        }
+        Err(e) if e.is_not_found() => {}
+        // A corrupt record still names a directory we own: remove it.
+        Err(e) => eprintln!("podshim delete: {e}"),
+    }
+    let _ = std::fs::remove_dir_all(paths.container_dir(&flags.id));
+
+    if flags.id == pod {
+        if let Ok(rec) = read_json::<PodRecord>(&paths.record()) {
+            if let Some(stamp) = rec.pause {
+                pid = stamp.pid;
+                kill_if_alive(&stamp);
+            }
+        }
+        for kind in ["net", "ipc", "uts"] {
+            let _ = ns::unpin(&paths.ns_pin(kind));
+        }
+        let _ = std::fs::remove_dir(paths.ns_dir());
+    }
+    remove_pod_if_abandoned(&paths);
+
+    let resp = DeleteResponse {
+        pid: pid.max(0) as u32,
+        exit_status: code as u32,
+        exited_at: MessageField::some(timestamp(SystemTime::now())),
+        ..Default::default()
+    };
+    let bytes = resp.write_to_bytes().context("encode DeleteResponse")?;
+    std::io::stdout()
+        .write_all(&bytes)
+        .context("write DeleteResponse")?;
+    Ok(())
+}
+
+fn kill_if_alive(stamp: &ProcessStamp) {
+    if let Ok(fd) = proc::pidfd_for(stamp) {
+        let _ = proc::pidfd_signal(&fd, libc::SIGKILL);
+    }
+}
+
+/// Removes the pod directory when no container is left in it and its shim
+/// is gone.
+fn remove_pod_if_abandoned(paths: &podshim_state::PodPaths) {
+    let containers_left = paths
+        .list_containers()
+        .map(|c| !c.is_empty())
+        .unwrap_or(true);
+    let pins_left = paths.ns_dir().exists();
+    let shim_alive = read_json::<PodRecord>(&paths.record())
+        .map(|r| proc::is_alive(&r.shim))
+        .unwrap_or(false);
+    if !containers_left && !pins_left && !shim_alive {
+        let _ = std::fs::remove_dir_all(paths.dir());
+    }
+}

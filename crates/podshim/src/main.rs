@@ -1,0 +1,57 @@
+//! podshim: one shim per pod. `main` dispatches the re-exec entry points
+//! (`pause`, `init`) before anything else runs, so they start as fresh
+//! single-threaded processes; everything else is the shim v2 command line.
+
+mod bundle;
+mod children;
+mod delete;
+mod error;
+mod flags;
+mod pod;
+mod publish;
+mod reaper;
+mod serve;
+mod service;
+mod start;
+mod stdio;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("pause") => return code(podshim_sys::pause::run()),
+        Some("init") => return code(podshim_sys::init::run()),
+        _ => {}
+    }
+    let flags = match flags::Flags::parse(&args[1..]) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("podshim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match flags.action.as_str() {
+        "start" => start::run(&flags),
+        "delete" => delete::run(&flags),
+        "serve" => serve::run(&flags),
+        "version" => {
+            println!("podshim {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        other => Err(anyhow::anyhow!(
+            "unknown action {other:?}: expected start, delete or version"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("podshim: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn code(c: i32) -> ExitCode {
+    ExitCode::from(c.clamp(0, 255) as u8)
+}

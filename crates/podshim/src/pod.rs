@@ -1,0 +1,783 @@
+//! The pod one shim serves: its tasks (the sandbox, whose process is the
+//! pause, and the containers), their lifecycle from create to delete, and
+//! the records and events each step leaves in the state directory.
+
+use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use podshim_state::{time::rfc3339, write_json, PodPaths};
+use podshim_sys::msg::{Command, InitConfig, PauseConfig, Report};
+use podshim_sys::{ns, proc};
+use podshim_types::{ContainerRecord, Id, PodRecord, PodStatus, TaskStatus};
+use tokio::sync::{watch, Notify};
+use tracing::Instrument;
+
+use crate::bundle::{Bundle, Role};
+use crate::children::{spawn_child, AsyncChannel, Spawned};
+use crate::error::{Result, ShimError};
+use crate::publish::{Happened, Publisher};
+use crate::reaper::wait_exit;
+
+/// How a task ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Exit {
+    pub code: i32,
+    pub at: SystemTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The pod's infra task; its process is the pause.
+    Sandbox,
+    Container {
+        own_pid_ns: bool,
+    },
+}
+
+/// One task of the pod.
+pub struct Task {
+    pub id: Id,
+    pub kind: Kind,
+    /// Held across each lifecycle step (create, start, exit, delete) so
+    /// their records and events never interleave.
+    lifecycle: tokio::sync::Mutex<()>,
+    state: Mutex<TaskState>,
+    exited: watch::Sender<Option<Exit>>,
+}
+
+struct TaskState {
+    record: ContainerRecord,
+    /// For signals; `None` once the process is reaped.
+    pidfd: Option<OwnedFd>,
+    /// The container pid 1's channel, kept until Start.
+    start: Option<AsyncChannel>,
+}
+
+/// A snapshot of a task for State and friends.
+#[derive(Debug, Clone)]
+pub struct TaskView {
+    pub record: ContainerRecord,
+    pub exit: Option<Exit>,
+}
+
+impl Task {
+    fn new(id: Id, kind: Kind, record: ContainerRecord) -> Arc<Task> {
+        Arc::new(Task {
+            id,
+            kind,
+            lifecycle: tokio::sync::Mutex::new(()),
+            state: Mutex::new(TaskState {
+                record,
+                pidfd: None,
+                start: None,
+            }),
+            exited: watch::channel(None).0,
+        })
+    }
+
+    fn st(&self) -> MutexGuard<'_, TaskState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn view(&self) -> TaskView {
+        TaskView {
+            record: self.st().record.clone(),
+            exit: *self.exited.borrow(),
+        }
+    }
+
+    fn status(&self) -> TaskStatus {
+        self.st().record.status
+    }
+
+    fn pid(&self) -> i32 {
+        self.st().record.pid
+    }
+
+    fn signal(&self, sig: i32) -> Result<()> {
+        let st = self.st();
+        match &st.pidfd {
+            Some(fd) => proc::pidfd_signal(fd, sig).map_err(|e| match e {
+                podshim_sys::SysError::Os {
+                    errno: nix::errno::Errno::ESRCH,
+                    ..
+                } => ShimError::NotFound(format!("task {}: process already finished", self.id)),
+                e => e.into(),
+            }),
+            None => Err(ShimError::NotFound(format!(
+                "task {}: process already finished",
+                self.id
+            ))),
+        }
+    }
+
+    /// Waits until the task's process has exited.
+    pub async fn wait(&self) -> Exit {
+        let mut rx = self.exited.subscribe();
+        loop {
+            if let Some(e) = *rx.borrow_and_update() {
+                return e;
+            }
+            if rx.changed().await.is_err() {
+                // The sender lives as long as the task; unreachable in practice.
+                return Exit {
+                    code: 255,
+                    at: SystemTime::now(),
+                };
+            }
+        }
+    }
+}
+
+struct Inner {
+    record: PodRecord,
+    tasks: BTreeMap<String, Arc<Task>>,
+}
+
+/// The pod served by this shim.
+pub struct Pod {
+    pub namespace: Id,
+    pub id: Id,
+    pub paths: PodPaths,
+    inner: Mutex<Inner>,
+    publisher: Mutex<Publisher>,
+    /// Notified when Shutdown finds no task left.
+    pub shutdown: Notify,
+}
+
+impl Pod {
+    pub fn new(
+        namespace: Id,
+        id: Id,
+        paths: PodPaths,
+        record: PodRecord,
+        publisher: Publisher,
+    ) -> Arc<Pod> {
+        Arc::new(Pod {
+            namespace,
+            id,
+            paths,
+            inner: Mutex::new(Inner {
+                record,
+                tasks: BTreeMap::new(),
+            }),
+            publisher: Mutex::new(publisher),
+            shutdown: Notify::new(),
+        })
+    }
+
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn emit(&self, id: &str, what: Happened) {
+        self.publisher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .emit(id, what);
+    }
+
+    pub fn task(&self, id: &str) -> Result<Arc<Task>> {
+        self.inner()
+            .tasks
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ShimError::NotFound(format!("task {id} not found in pod {}", self.id)))
+    }
+
+    pub fn task_count(&self) -> usize {
+        self.inner().tasks.len()
+    }
+
+    pub fn write_record(&self) -> Result<()> {
+        let rec = self.inner().record.clone();
+        write_json(&self.paths.record(), &rec)?;
+        Ok(())
+    }
+
+    fn persist(&self, task: &Task) -> Result<()> {
+        match task.kind {
+            Kind::Sandbox => self.write_record(),
+            Kind::Container { .. } => {
+                let rec = task.st().record.clone();
+                write_json(&self.paths.container_record(&task.id), &rec)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Reserves `id` so that a second Create of it fails at once.
+    fn reserve(&self, id: &Id, kind: Kind, bundle: &Bundle, stdio: [&str; 3]) -> Result<Arc<Task>> {
+        let mut inner = self.inner();
+        if inner.tasks.contains_key(id.as_str()) {
+            return Err(ShimError::AlreadyExists(format!(
+                "task {id} already exists in pod {}",
+                self.id
+            )));
+        }
+        let record = ContainerRecord {
+            oci_version: bundle.spec.version().clone(),
+            id: id.to_string(),
+            pod: self.id.to_string(),
+            status: TaskStatus::Creating,
+            pid: 0,
+            pid_start_time: 0,
+            bundle: bundle.dir.to_string_lossy().into_owned(),
+            annotations: bundle
+                .spec
+                .annotations()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            stdout: stdio[1].to_string(),
+            stderr: stdio[2].to_string(),
+            created_at: podshim_state::time::now_rfc3339(),
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            exit_reason: None,
+        };
+        let _ = stdio[0];
+        let task = Task::new(id.clone(), kind, record);
+        inner.tasks.insert(id.to_string(), task.clone());
+        Ok(task)
+    }
+
+    fn unreserve(&self, id: &Id) {
+        self.inner().tasks.remove(id.as_str());
+    }
+
+    /// Create: the sandbox gets a pause, a container gets `podshim init`.
+    pub async fn create(
+        self: &Arc<Self>,
+        id: &str,
+        bundle_dir: &str,
+        stdio: [&str; 3],
+        terminal: bool,
+    ) -> Result<i32> {
+        let id = crate::bundle::task_id(id)?;
+        if terminal {
+            return Err(ShimError::Unimplemented(format!(
+                "task {id}: terminal is not supported yet"
+            )));
+        }
+        let bundle = Bundle::load(Path::new(bundle_dir))?;
+        let span = tracing::info_span!("create", namespace = %self.namespace, pod = %self.id, container = %id);
+        match bundle.role.clone() {
+            Role::Sandbox => self.create_sandbox(id, bundle).instrument(span).await,
+            role => {
+                self.create_container(id, bundle, role, stdio)
+                    .instrument(span)
+                    .await
+            }
+        }
+    }
+
+    async fn create_sandbox(self: &Arc<Self>, id: Id, bundle: Bundle) -> Result<i32> {
+        if id != self.id {
+            return Err(ShimError::InvalidArgument(format!(
+                "sandbox {id} does not belong to this shim, which serves pod {}",
+                self.id
+            )));
+        }
+        let namespaces = bundle.sandbox_namespaces()?;
+        let task = self.reserve(&id, Kind::Sandbox, &bundle, ["", "", ""])?;
+        let _g = task.lifecycle.lock().await;
+        match self.start_pause(&bundle, namespaces).await {
+            Ok((pid, pidfd)) => {
+                let waiter = pidfd
+                    .try_clone()
+                    .map_err(|e| ShimError::Internal(format!("dup pidfd: {e}")))?;
+                let stamp = proc::stamp(pid)?;
+                {
+                    let mut st = task.st();
+                    st.record.status = TaskStatus::Created;
+                    st.record.pid = pid;
+                    st.record.pid_start_time = stamp.start_time;
+                    st.pidfd = Some(pidfd);
+                }
+                {
+                    let mut inner = self.inner();
+                    let r = &mut inner.record;
+                    r.pause = Some(stamp);
+                    r.status = PodStatus::Ready;
+                    r.bundle = bundle.dir.to_string_lossy().into_owned();
+                    r.hostname = bundle.spec.hostname().clone();
+                    r.namespaces = ["net", "ipc", "uts"]
+                        .iter()
+                        .map(|k| {
+                            (
+                                k.to_string(),
+                                self.paths.ns_pin(k).to_string_lossy().into_owned(),
+                            )
+                        })
+                        .collect();
+                }
+                self.write_record()?;
+                self.watch(task.clone(), waiter);
+                self.emit(
+                    id.as_str(),
+                    Happened::Create {
+                        bundle: bundle.dir.to_string_lossy().into_owned(),
+                        pid,
+                        stdin: String::new(),
+                        stdout: String::new(),
+                        stderr: String::new(),
+                    },
+                );
+                tracing::info!(pid, "pause ready");
+                Ok(pid)
+            }
+            Err(e) => {
+                self.unreserve(&id);
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_pause(
+        &self,
+        bundle: &Bundle,
+        namespaces: Vec<podshim_sys::msg::NsRequest>,
+    ) -> Result<(i32, OwnedFd)> {
+        let ns_dir = self.paths.ns_dir();
+        std::fs::create_dir_all(&ns_dir)
+            .map_err(|e| ShimError::Internal(format!("{}: {e}", ns_dir.display())))?;
+        let Spawned {
+            pid,
+            pidfd,
+            mut channel,
+        } = spawn_child("pause", &["--pod", self.id.as_str()], Default::default())?;
+        let cfg = PauseConfig {
+            pod: self.id.to_string(),
+            namespaces,
+            hostname: bundle.spec.hostname().clone(),
+            pin_dir: ns_dir.to_string_lossy().into_owned(),
+        };
+        let outcome = match channel.send(&cfg).await {
+            Ok(()) => channel.recv::<Report>().await,
+            Err(e) => Err(e),
+        };
+        let failure = match outcome {
+            Ok(Some(Report::Ready)) => return Ok((pid, pidfd)),
+            Ok(Some(Report::Error { stage, message })) => {
+                ShimError::InvalidArgument(format!("pause: {stage}: {message}"))
+            }
+            Ok(other) => ShimError::Internal(format!("pause: unexpected report {other:?}")),
+            Err(e) => e,
+        };
+        let _ = proc::pidfd_signal(&pidfd, libc::SIGKILL);
+        let _ = wait_exit(pidfd).await;
+        self.unpin_namespaces();
+        Err(failure)
+    }
+
+    fn unpin_namespaces(&self) {
+        for kind in ["net", "ipc", "uts"] {
+            if let Err(e) = ns::unpin(&self.paths.ns_pin(kind)) {
+                tracing::error!(pod = %self.id, "unpin {kind}: {e}");
+            }
+        }
+        let _ = std::fs::remove_dir(self.paths.ns_dir());
+    }
+
+    async fn create_container(
+        self: &Arc<Self>,
+        id: Id,
+        bundle: Bundle,
+        role: Role,
+        stdio: [&str; 3],
+    ) -> Result<i32> {
+        let pins = |kind: &str| self.paths.ns_pin(kind).to_string_lossy().into_owned();
+        let plan = match &role {
+            Role::Member { sandbox } => {
+                if sandbox != self.id.as_str()
+                    || self.inner().tasks.get(sandbox).map(|t| t.kind) != Some(Kind::Sandbox)
+                {
+                    return Err(ShimError::NotFound(format!(
+                        "sandbox {sandbox} of container {id} not found (this shim serves pod {})",
+                        self.id
+                    )));
+                }
+                if self.inner().record.status != PodStatus::Ready {
+                    return Err(ShimError::FailedPrecondition(format!(
+                        "pod {} is stopped",
+                        self.id
+                    )));
+                }
+                bundle.namespace_plan(Some(&pins))?
+            }
+            _ => bundle.namespace_plan(None)?,
+        };
+        bundle.check_container()?;
+        let own_pid_ns = plan.iter().any(|r| r.kind == "pid" && r.path.is_none());
+        let task = self.reserve(&id, Kind::Container { own_pid_ns }, &bundle, stdio)?;
+        let _g = task.lifecycle.lock().await;
+        let dir = self.paths.container_dir(&id);
+        let result = async {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| ShimError::Internal(format!("{}: {e}", dir.display())))?;
+            self.persist(&task)?;
+            let io = crate::stdio::open(stdio[0], stdio[1], stdio[2])?;
+            self.start_init(&task, &bundle, plan, io).await
+        }
+        .await;
+        match result {
+            Ok((pid, waiter)) => {
+                self.watch(task.clone(), waiter);
+                self.emit(
+                    id.as_str(),
+                    Happened::Create {
+                        bundle: bundle.dir.to_string_lossy().into_owned(),
+                        pid,
+                        stdin: stdio[0].to_string(),
+                        stdout: stdio[1].to_string(),
+                        stderr: stdio[2].to_string(),
+                    },
+                );
+                tracing::info!(pid, "container created");
+                Ok(pid)
+            }
+            Err(e) => {
+                self.unreserve(&id);
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `podshim init` through to the container's pid 1 being ready.
+    /// On failure nothing of it is left running.
+    async fn start_init(
+        &self,
+        task: &Arc<Task>,
+        bundle: &Bundle,
+        namespaces: Vec<podshim_sys::msg::NsRequest>,
+        io: podshim_sys::spawn::ChildStdio,
+    ) -> Result<(i32, OwnedFd)> {
+        let Spawned {
+            pidfd: first,
+            mut channel,
+            ..
+        } = spawn_child("init", &["--container", task.id.as_str()], io)?;
+        let cfg = InitConfig {
+            container: task.id.to_string(),
+            bundle: bundle.dir.to_string_lossy().into_owned(),
+            spec: bundle.spec.clone(),
+            namespaces,
+        };
+        let first_report = match channel.send(&cfg).await {
+            Ok(()) => channel.recv::<Report>().await,
+            Err(e) => Err(e),
+        };
+        // The first process exits right after reporting; once it is gone
+        // the container's pid 1 is our child (we are its subreaper).
+        let first_code = wait_exit(first).await;
+        let child = match first_report {
+            Ok(Some(Report::Child { pid })) => pid,
+            Ok(Some(Report::Error { stage, message })) => {
+                return Err(ShimError::InvalidArgument(format!(
+                    "create {}: {stage}: {message}",
+                    task.id
+                )))
+            }
+            Ok(other) => {
+                return Err(ShimError::Internal(format!(
+                    "create {}: init exited ({first_code:?}) with report {other:?}",
+                    task.id
+                )))
+            }
+            Err(e) => return Err(e),
+        };
+        let pidfd = proc::pidfd_open(child)?;
+        let stamp = proc::stamp(child)?;
+        let ready = channel.recv::<Report>().await;
+        let failure = match ready {
+            Ok(Some(Report::Ready)) => None,
+            Ok(Some(Report::Error { stage, message })) => Some(ShimError::InvalidArgument(
+                format!("create {}: {stage}: {message}", task.id),
+            )),
+            Ok(other) => Some(ShimError::Internal(format!(
+                "create {}: container init ended with report {other:?}",
+                task.id
+            ))),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = failure {
+            let _ = proc::pidfd_signal(&pidfd, libc::SIGKILL);
+            let _ = wait_exit(pidfd).await;
+            return Err(e);
+        }
+        let waiter = pidfd
+            .try_clone()
+            .map_err(|e| ShimError::Internal(format!("dup pidfd: {e}")))?;
+        {
+            let mut st = task.st();
+            st.record.status = TaskStatus::Created;
+            st.record.pid = child;
+            st.record.pid_start_time = stamp.start_time;
+            st.pidfd = Some(pidfd);
+            st.start = Some(channel);
+        }
+        if let Err(e) = self.persist(task) {
+            let _ = task.signal(libc::SIGKILL);
+            let _ = wait_exit(waiter).await;
+            return Err(e);
+        }
+        Ok((child, waiter))
+    }
+
+    /// The one waiter of a task's process.
+    fn watch(self: &Arc<Self>, task: Arc<Task>, pidfd: OwnedFd) {
+        let pod = self.clone();
+        let span = tracing::info_span!("exit", pod = %self.id, container = %task.id);
+        tokio::spawn(
+            async move {
+                let code = match wait_exit(pidfd).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!("waiting for exit: {e}");
+                        255
+                    }
+                };
+                pod.on_exit(&task, code).await;
+            }
+            .instrument(span),
+        );
+    }
+
+    async fn on_exit(&self, task: &Arc<Task>, code: i32) {
+        let _g = task.lifecycle.lock().await;
+        let at = SystemTime::now();
+        let reason = match task.kind {
+            Kind::Sandbox => None,
+            Kind::Container { .. } => self
+                .inner()
+                .record
+                .stop_reason
+                .clone()
+                .map(|r| format!("pod stopped: {r}")),
+        };
+        let pid = {
+            let mut st = task.st();
+            st.record.status = TaskStatus::Stopped;
+            st.record.exit_code = Some(code);
+            st.record.finished_at = Some(rfc3339(at));
+            st.record.exit_reason = reason.clone();
+            st.pidfd = None;
+            st.start = None;
+            st.record.pid
+        };
+        if task.kind == Kind::Sandbox {
+            let reason = format!("pause (pid {pid}) exited with code {code}");
+            let mut inner = self.inner();
+            inner.record.status = PodStatus::Stopped;
+            inner.record.stopped_at = Some(rfc3339(at));
+            inner.record.stop_reason = Some(reason);
+        }
+        // The exit is on disk before anyone hears of it.
+        if let Err(e) = self.persist(task) {
+            tracing::error!("recording exit: {e}");
+        }
+        task.exited.send_replace(Some(Exit { code, at }));
+        tracing::info!(pid, code, "exited");
+        self.emit(
+            task.id.as_str(),
+            Happened::Exit {
+                pid,
+                code,
+                at,
+                reason,
+            },
+        );
+        if task.kind == Kind::Sandbox {
+            self.stop_members(code);
+        }
+    }
+
+    /// The pause is gone, so the pod is: kill every container.
+    fn stop_members(&self, pause_code: i32) {
+        let (reason, members): (String, Vec<Arc<Task>>) = {
+            let inner = self.inner();
+            (
+                inner
+                    .record
+                    .stop_reason
+                    .clone()
+                    .unwrap_or_else(|| format!("pause exited with code {pause_code}")),
+                inner
+                    .tasks
+                    .values()
+                    .filter(|t| t.kind != Kind::Sandbox)
+                    .cloned()
+                    .collect(),
+            )
+        };
+        self.emit(
+            self.id.as_str(),
+            Happened::PodStopped {
+                reason: reason.clone(),
+            },
+        );
+        for t in members {
+            if t.status() != TaskStatus::Stopped {
+                tracing::warn!(container = %t.id, "killing: {reason}");
+                let _ = t.signal(libc::SIGKILL);
+            }
+        }
+    }
+
+    pub async fn start(&self, id: &str) -> Result<i32> {
+        let task = self.task(id)?;
+        let _g = task.lifecycle.lock().await;
+        let status = task.status();
+        if status != TaskStatus::Created {
+            return Err(ShimError::FailedPrecondition(format!(
+                "task {id} is {}, not created",
+                status.as_str()
+            )));
+        }
+        let pid = task.pid();
+        if let Kind::Container { .. } = task.kind {
+            let chan = task.st().start.take();
+            let mut chan = chan
+                .ok_or_else(|| ShimError::Internal(format!("task {id}: start channel missing")))?;
+            chan.send(&Command::Start).await?;
+            // End of file: the container's pid 1 executed the process (its
+            // channel was close-on-exec). A report means exec failed.
+            match chan.recv::<Report>().await? {
+                None => {}
+                Some(Report::Error { stage, message }) => {
+                    return Err(ShimError::InvalidArgument(format!(
+                        "start {id}: {stage}: {message}"
+                    )))
+                }
+                Some(other) => {
+                    return Err(ShimError::Internal(format!(
+                        "start {id}: unexpected {other:?}"
+                    )))
+                }
+            }
+        }
+        task.st().record.status = TaskStatus::Running;
+        task.st().record.started_at = Some(podshim_state::time::now_rfc3339());
+        self.persist(&task)?;
+        self.emit(id, Happened::Start { pid });
+        if task.kind == Kind::Sandbox {
+            self.emit(id, Happened::SandboxReady { pid });
+        }
+        Ok(pid)
+    }
+
+    pub fn kill(&self, id: &str, signal: u32, all: bool) -> Result<()> {
+        let task = self.task(id)?;
+        let sig = i32::try_from(signal)
+            .ok()
+            .filter(|s| (1..=64).contains(s))
+            .ok_or_else(|| {
+                ShimError::InvalidArgument(format!("signal {signal} is not a valid signal number"))
+            })?;
+        if all {
+            if let Kind::Container { own_pid_ns: true } = task.kind {
+                for pid in self.pids(id)? {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::try_from(sig).ok(),
+                    );
+                }
+            }
+        }
+        task.signal(sig)
+    }
+
+    pub fn pids(&self, id: &str) -> Result<Vec<i32>> {
+        let task = self.task(id)?;
+        let view = task.view();
+        if view.record.status == TaskStatus::Stopped || view.record.pid <= 0 {
+            return Ok(Vec::new());
+        }
+        match task.kind {
+            Kind::Container { own_pid_ns: true } => {
+                let inode = proc::ns_inode(view.record.pid, "pid")?;
+                Ok(proc::pids_in_pid_ns(inode))
+            }
+            _ => Ok(vec![view.record.pid]),
+        }
+    }
+
+    /// Delete: the task must have stopped (a created one is killed first).
+    pub async fn delete(&self, id: &str) -> Result<(i32, Exit)> {
+        let task = self.task(id)?;
+        let mut guard = task.lifecycle.lock().await;
+        match task.status() {
+            TaskStatus::Running | TaskStatus::Paused => {
+                return Err(ShimError::FailedPrecondition(format!(
+                    "task {id} is running: kill it before delete"
+                )))
+            }
+            TaskStatus::Creating => {
+                return Err(ShimError::FailedPrecondition(format!(
+                    "task {id} is being created"
+                )))
+            }
+            TaskStatus::Created => {
+                let _ = task.signal(libc::SIGKILL);
+                drop(guard);
+                task.wait().await;
+                guard = task.lifecycle.lock().await;
+            }
+            TaskStatus::Stopped => {}
+        }
+        if task.kind == Kind::Sandbox {
+            let left: Vec<String> = self
+                .inner()
+                .tasks
+                .values()
+                .filter(|t| t.kind != Kind::Sandbox)
+                .map(|t| t.id.to_string())
+                .collect();
+            if !left.is_empty() {
+                return Err(ShimError::FailedPrecondition(format!(
+                    "pod {} still has containers: {}",
+                    self.id,
+                    left.join(", ")
+                )));
+            }
+            self.unpin_namespaces();
+        } else {
+            let dir = self.paths.container_dir(&task.id);
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(ShimError::Internal(format!("{}: {e}", dir.display())));
+                }
+            }
+        }
+        let exit = task.wait().await;
+        let pid = task.pid();
+        self.inner().tasks.remove(id);
+        self.emit(
+            id,
+            Happened::Delete {
+                pid,
+                code: exit.code,
+                at: exit.at,
+            },
+        );
+        drop(guard);
+        Ok((pid, exit))
+    }
+
+    /// Shutdown: honoured only when no task is left.
+    pub fn shutdown(&self) -> bool {
+        if self.task_count() == 0 {
+            self.shutdown.notify_one();
+            true
+        } else {
+            false
+        }
+    }
+}

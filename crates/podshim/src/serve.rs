@@ -1,0 +1,90 @@
+//! `podshim serve`: the daemon `start` spawns. One per pod, a
+//! current-thread tokio runtime, the ttrpc Task service on the socket it
+//! inherited as fd 3. It exits when Shutdown finds no task left, removing
+//! the pod's state directory on the way out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use containerd_shim_protos::shim_async::create_task;
+use podshim_state::{time::now_rfc3339, EventLog, StateRoot};
+use podshim_types::{Id, PodRecord, PodStatus};
+use ttrpc::asynchronous::transport::Listener;
+use ttrpc::asynchronous::Server;
+
+use crate::flags::Flags;
+use crate::pod::Pod;
+use crate::publish::Publisher;
+use crate::service::TaskService;
+
+pub fn run(flags: &Flags) -> anyhow::Result<()> {
+    let pod_id =
+        std::env::var(crate::start::POD_ENV).context("serve is started by `podshim start`")?;
+    let pod_id = Id::new(&pod_id)?;
+    let listener = podshim_sys::fds::take_inherited(3).context("listening socket on fd 3")?;
+    podshim_sys::proc::become_subreaper()?;
+    let level = if flags.debug { "debug" } else { "info" };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("PODSHIM_LOG").unwrap_or_else(|_| level.to_string()),
+        ))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    rt.block_on(serve(flags, pod_id, listener))
+}
+
+async fn serve(flags: &Flags, pod_id: Id, listener: std::os::fd::OwnedFd) -> anyhow::Result<()> {
+    let root = StateRoot::from_env();
+    let paths = root.pod(&flags.namespace, &pod_id);
+    let log = EventLog::open(&paths.events())?;
+    let publisher = Publisher::new(pod_id.to_string(), flags.namespace.to_string(), log);
+    let record = PodRecord {
+        id: pod_id.to_string(),
+        namespace: flags.namespace.to_string(),
+        status: PodStatus::Creating,
+        shim: podshim_sys::proc::stamp(std::process::id() as i32)?,
+        pause: None,
+        hostname: None,
+        bundle: String::new(),
+        namespaces: Default::default(),
+        created_at: now_rfc3339(),
+        stopped_at: None,
+        stop_reason: None,
+    };
+    let pod = Pod::new(
+        flags.namespace.clone(),
+        pod_id.clone(),
+        paths.clone(),
+        record,
+        publisher,
+    );
+    pod.write_record()?;
+
+    let listener = std::os::unix::net::UnixListener::from(listener);
+    listener.set_nonblocking(true)?;
+    let listener = Listener::try_from(listener).context("ttrpc listener")?;
+    let mut server = Server::new()
+        .add_listener(listener)
+        .register_service(create_task(Arc::new(TaskService { pod: pod.clone() })));
+    server.start().await.context("start ttrpc server")?;
+    tracing::info!(pod = %pod_id, "shim serving");
+
+    pod.shutdown.notified().await;
+    tracing::info!(pod = %pod_id, "shutting down: no task left");
+    // Let the Shutdown reply leave before the connections close.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), server.shutdown()).await;
+    if let Ok(sock) = paths.socket() {
+        let _ = std::fs::remove_file(sock);
+    }
+    if let Err(e) = std::fs::remove_dir_all(paths.dir()) {
+        tracing::error!(pod = %pod_id, "remove {}: {e}", paths.dir().display());
+    }
+    Ok(())
+}

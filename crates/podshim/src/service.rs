@@ -1,0 +1,197 @@
+//! containerd's Task service (shim v2, `containerd.task.v2.Task`) over
+//! ttrpc: each method checks its request and hands it to the [`Pod`].
+//! Methods not built yet answer UNIMPLEMENTED with a message saying so.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use containerd_shim_protos::api::{self, Empty, Status};
+use containerd_shim_protos::protobuf::{EnumOrUnknown, MessageField};
+use containerd_shim_protos::shim_async::Task;
+use podshim_types::TaskStatus;
+use ttrpc::asynchronous::TtrpcContext;
+
+use crate::error::ShimError;
+use crate::pod::Pod;
+use crate::publish::timestamp;
+
+pub struct TaskService {
+    pub pod: Arc<Pod>,
+}
+
+type R<T> = ttrpc::Result<T>;
+
+fn no_exec(exec_id: &str) -> Result<(), ShimError> {
+    if exec_id.is_empty() {
+        Ok(())
+    } else {
+        Err(ShimError::Unimplemented(format!(
+            "exec processes are not supported yet (exec id {exec_id:?})"
+        )))
+    }
+}
+
+fn unimplemented<T>(what: &str) -> R<T> {
+    Err(ShimError::Unimplemented(format!("{what} is not supported by podshim yet")).into())
+}
+
+fn status_of(s: TaskStatus) -> Status {
+    match s {
+        TaskStatus::Creating => Status::UNKNOWN,
+        TaskStatus::Created => Status::CREATED,
+        TaskStatus::Running => Status::RUNNING,
+        TaskStatus::Paused => Status::PAUSED,
+        TaskStatus::Stopped => Status::STOPPED,
+    }
+}
+
+#[async_trait]
+impl Task for TaskService {
+    async fn create(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::CreateTaskRequest,
+    ) -> R<api::CreateTaskResponse> {
+        if !req.checkpoint.is_empty() {
+            return unimplemented("create from checkpoint");
+        }
+        let pid = self
+            .pod
+            .create(
+                &req.id,
+                &req.bundle,
+                [&req.stdin, &req.stdout, &req.stderr],
+                req.terminal,
+            )
+            .await?;
+        Ok(api::CreateTaskResponse {
+            pid: pid as u32,
+            ..Default::default()
+        })
+    }
+
+    async fn start(&self, _ctx: &TtrpcContext, req: api::StartRequest) -> R<api::StartResponse> {
+        no_exec(&req.exec_id)?;
+        let pid = self.pod.start(&req.id).await?;
+        Ok(api::StartResponse {
+            pid: pid as u32,
+            ..Default::default()
+        })
+    }
+
+    async fn state(&self, _ctx: &TtrpcContext, req: api::StateRequest) -> R<api::StateResponse> {
+        no_exec(&req.exec_id)?;
+        let view = self.pod.task(&req.id)?.view();
+        let r = view.record;
+        Ok(api::StateResponse {
+            id: r.id,
+            bundle: r.bundle,
+            pid: r.pid.max(0) as u32,
+            status: EnumOrUnknown::new(status_of(r.status)),
+            stdout: r.stdout,
+            stderr: r.stderr,
+            exit_status: view.exit.map(|e| e.code as u32).unwrap_or(0),
+            exited_at: view.exit.map(|e| timestamp(e.at)).into(),
+            ..Default::default()
+        })
+    }
+
+    async fn wait(&self, _ctx: &TtrpcContext, req: api::WaitRequest) -> R<api::WaitResponse> {
+        no_exec(&req.exec_id)?;
+        let task = self.pod.task(&req.id)?;
+        let exit = task.wait().await;
+        Ok(api::WaitResponse {
+            exit_status: exit.code as u32,
+            exited_at: MessageField::some(timestamp(exit.at)),
+            ..Default::default()
+        })
+    }
+
+    async fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> R<Empty> {
+        no_exec(&req.exec_id)?;
+        self.pod.kill(&req.id, req.signal, req.all)?;
+        Ok(Empty::new())
+    }
+
+    async fn delete(&self, _ctx: &TtrpcContext, req: api::DeleteRequest) -> R<api::DeleteResponse> {
+        no_exec(&req.exec_id)?;
+        let (pid, exit) = self.pod.delete(&req.id).await?;
+        Ok(api::DeleteResponse {
+            pid: pid.max(0) as u32,
+            exit_status: exit.code as u32,
+            exited_at: MessageField::some(timestamp(exit.at)),
+            ..Default::default()
+        })
+    }
+
+    async fn pids(&self, _ctx: &TtrpcContext, req: api::PidsRequest) -> R<api::PidsResponse> {
+        let processes = self
+            .pod
+            .pids(&req.id)?
+            .into_iter()
+            .map(|pid| api::ProcessInfo {
+                pid: pid as u32,
+                ..Default::default()
+            })
+            .collect();
+        Ok(api::PidsResponse {
+            processes,
+            ..Default::default()
+        })
+    }
+
+    async fn connect(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::ConnectRequest,
+    ) -> R<api::ConnectResponse> {
+        let task_pid = self
+            .pod
+            .task(&req.id)
+            .map(|t| t.view().record.pid)
+            .unwrap_or(0);
+        Ok(api::ConnectResponse {
+            shim_pid: std::process::id(),
+            task_pid: task_pid.max(0) as u32,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            ..Default::default()
+        })
+    }
+
+    async fn shutdown(&self, _ctx: &TtrpcContext, _req: api::ShutdownRequest) -> R<Empty> {
+        self.pod.shutdown();
+        Ok(Empty::new())
+    }
+
+    async fn exec(&self, _ctx: &TtrpcContext, _req: api::ExecProcessRequest) -> R<Empty> {
+        unimplemented("Exec")
+    }
+
+    async fn resize_pty(&self, _ctx: &TtrpcContext, _req: api::ResizePtyRequest) -> R<Empty> {
+        unimplemented("ResizePty")
+    }
+
+    async fn close_io(&self, _ctx: &TtrpcContext, _req: api::CloseIORequest) -> R<Empty> {
+        unimplemented("CloseIO")
+    }
+
+    async fn update(&self, _ctx: &TtrpcContext, _req: api::UpdateTaskRequest) -> R<Empty> {
+        unimplemented("Update (cgroup resources)")
+    }
+
+    async fn stats(&self, _ctx: &TtrpcContext, _req: api::StatsRequest) -> R<api::StatsResponse> {
+        unimplemented("Stats (cgroup metrics)")
+    }
+
+    async fn pause(&self, _ctx: &TtrpcContext, _req: api::PauseRequest) -> R<Empty> {
+        unimplemented("Pause (cgroup freezer)")
+    }
+
+    async fn resume(&self, _ctx: &TtrpcContext, _req: api::ResumeRequest) -> R<Empty> {
+        unimplemented("Resume (cgroup freezer)")
+    }
+
+    async fn checkpoint(&self, _ctx: &TtrpcContext, _req: api::CheckpointTaskRequest) -> R<Empty> {
+        unimplemented("Checkpoint")
+    }
+}

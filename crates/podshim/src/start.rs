@@ -1,0 +1,90 @@
+//! `podshim start`: find the shim of this task's pod or start one, and
+//! print its address, as containerd's shim v2 expects. Nothing else goes to
+//! stdout or stderr on success.
+//!
+//! The pod is the group key (`io.kubernetes.cri.sandbox-id`, the runc
+//! group label, or the task id). The listening socket is bound here, before
+//! the daemon is spawned, so the address works as soon as it is printed.
+
+use std::fs::{self, OpenOptions};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use nix::fcntl::{Flock, FlockArg};
+use podshim_state::StateRoot;
+use podshim_sys::spawn::{self, ChildStdio, Reexec};
+use podshim_types::Id;
+
+use crate::bundle::Bundle;
+use crate::flags::Flags;
+
+/// Env var carrying the pod id to the daemon.
+pub const POD_ENV: &str = "PODSHIM_POD";
+
+pub fn run(flags: &Flags) -> anyhow::Result<()> {
+    let bundle_dir = match &flags.bundle {
+        Some(b) => PathBuf::from(b),
+        None => std::env::current_dir().context("current directory")?,
+    };
+    // A bundle we cannot read still gets a shim: Create reports the error.
+    let group = Bundle::load(&bundle_dir)
+        .map(|b| b.group_key(flags.id.as_str()))
+        .unwrap_or_else(|_| flags.id.to_string());
+    let pod = Id::new(&group).with_context(|| format!("pod id (group key) {group:?}"))?;
+    let root = StateRoot::from_env();
+    let paths = root.pod(&flags.namespace, &pod);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o711)
+        .create(paths.dir())
+        .with_context(|| format!("create {}", paths.dir().display()))?;
+    let sock = paths.socket()?;
+    let address = format!("unix://{}", sock.display());
+
+    // One start at a time per pod, so two never both spawn a daemon.
+    let lock_file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(paths.start_lock())
+        .with_context(|| format!("open {}", paths.start_lock().display()))?;
+    let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| anyhow::anyhow!("lock {}: {e}", paths.start_lock().display()))?;
+
+    if UnixStream::connect(&sock).is_ok() {
+        println!("{address}");
+        return Ok(());
+    }
+    let _ = fs::remove_file(&sock);
+    let listener = UnixListener::bind(&sock).with_context(|| format!("bind {}", sock.display()))?;
+    let listener = OwnedFd::from(listener);
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(paths.shim_log())
+        .with_context(|| format!("open {}", paths.shim_log().display()))?;
+    let dir = paths.dir().to_string_lossy().into_owned();
+    let spawned = spawn::spawn(Reexec {
+        exe: crate::children::SELF_EXE,
+        arg0: "podshim",
+        args: flags.to_args("serve"),
+        stdio: ChildStdio {
+            stdin: None,
+            stdout: None,
+            stderr: Some(OwnedFd::from(log)),
+        },
+        fds: vec![(std::os::fd::AsRawFd::as_raw_fd(&listener.as_fd()), 3)],
+        setsid: true,
+        env: vec![(POD_ENV.to_string(), pod.to_string())],
+        cwd: Some(&dir),
+    });
+    if let Err(e) = spawned {
+        let _ = fs::remove_file(&sock);
+        return Err(e).context("start the shim daemon");
+    }
+    println!("{address}");
+    Ok(())
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs every sample pod in bundles/ under podshim, checks it with the pod's
+# check.sh, removes it, and checks that nothing of it is left.
+#   hack/e2e.sh BIN_DIR
+set -euo pipefail
+bin=$(cd "$1" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+export PODSHIM_ROOT=${PODSHIM_ROOT:-/run/podshim-e2e}
+export PODSHIM_BIN=$bin/podshim
+podctl="$bin/podctl"
+failed=0
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "?"; }
+
+leftovers() {
+  local pod=$1 found=""
+  [ -e "$PODSHIM_ROOT/podctl/$pod" ] && found+=" state-dir"
+  grep -q "$PODSHIM_ROOT" /proc/self/mountinfo && found+=" mounts"
+  for p in /proc/[0-9]*; do
+    if { tr '\0' '\n' < "$p/environ"; } 2>/dev/null | grep -qx "PODSHIM_ROOT=$PODSHIM_ROOT"; then
+      found+=" process:${p#/proc/}"
+    fi
+  done
+  echo "$found"
+}
+
+for dir in "$here"/../bundles/*/; do
+  pod=$(basename "$dir")
+  echo "=== $pod"
+  start=$(date +%s%N)
+  if ! PODCTL_TIMING=1 "$podctl" run "$dir"; then
+    echo "FAIL $pod: podctl run failed"; failed=1; continue
+  fi
+  end=$(date +%s%N)
+  shim=$(sed -n 's/.*"shim": *{ *"pid": *\([0-9]*\).*/\1/p' <(tr -d '\n' < "$PODSHIM_ROOT/podctl/$pod/pod.json"))
+  pause=$(sed -n 's/.*"pause": *{ *"pid": *\([0-9]*\).*/\1/p' <(tr -d '\n' < "$PODSHIM_ROOT/podctl/$pod/pod.json"))
+  echo "$pod: podctl run took $(( (end - start) / 1000 )) us; RSS shim $(rss_kb "$shim") kB, pause $(rss_kb "$pause") kB"
+  "$podctl" ps
+  if PODCTL="$podctl" POD="$pod" bash "$dir/check.sh"; then
+    echo "ok   $pod"
+  else
+    echo "FAIL $pod: check.sh failed"; failed=1
+    "$podctl" events "$pod" || true
+  fi
+  "$podctl" rm "$pod" || { echo "FAIL $pod: podctl rm failed"; failed=1; }
+  left=$(leftovers "$pod")
+  if [ -n "$left" ]; then
+    echo "FAIL $pod: left behind:$left"; failed=1
+  fi
+done
+rmdir "$PODSHIM_ROOT/podctl" "$PODSHIM_ROOT" 2>/dev/null || true
+[ "$failed" -eq 0 ] && echo "e2e: all pods passed" || { echo "e2e: failures"; exit 1; }

@@ -1,1 +1,371 @@
+//! The harness the root integration tests share: a private state root per
+//! test, pods written from a template, podctl and a raw ttrpc client, and a
+//! leak check run after every test (no process, mount, namespace pin,
+//! socket or state directory of the test's may remain).
 
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use containerd_shim_protos::TaskClient;
+use podshim_state::{read_json, StateRoot};
+use podshim_types::{ContainerRecord, Id, PodRecord};
+use serde_json::{json, Value};
+
+/// Fails the test loudly when not root: these tests need namespaces and
+/// mounts and must never pass by skipping.
+pub fn require_root() {
+    // The effective uid is the second field of Uid: in /proc/self/status.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().nth(1))
+        .unwrap_or("");
+    assert_eq!(
+        euid, "0",
+        "the integration tests need root: run `make test` as root"
+    );
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The directory holding podshim and podctl.
+pub fn bin_dir() -> PathBuf {
+    let dir = std::env::var_os("PODSHIM_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/debug"));
+    assert!(
+        dir.join("podshim").exists() && dir.join("podctl").exists(),
+        "podshim/podctl not built in {}: run `make test`",
+        dir.display()
+    );
+    dir
+}
+
+/// The rootfs test containers run in (busybox + podprobe).
+pub fn test_rootfs() -> PathBuf {
+    let dir = std::env::var_os("PODSHIM_TEST_ROOTFS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("build/test-rootfs"));
+    assert!(
+        dir.join("bin/podprobe").exists(),
+        "test rootfs {} is missing: run `make test`",
+        dir.display()
+    );
+    dir
+}
+
+/// An OCI spec for a test container running `args` in the test rootfs.
+pub fn container_spec(args: &[&str]) -> Value {
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "user": {"uid": 0, "gid": 0},
+            "args": args,
+            "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
+            "cwd": "/",
+            "noNewPrivileges": true
+        },
+        "root": {"path": test_rootfs(), "readonly": true},
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]}
+        ],
+        "linux": {
+            "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}],
+            "maskedPaths": ["/proc/kcore", "/proc/keys", "/sys/firmware"],
+            "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger"]
+        }
+    })
+}
+
+/// One test's world: a private state root and work directory.
+pub struct TestEnv {
+    pub name: String,
+    pub root: PathBuf,
+    pub work: PathBuf,
+    bin: PathBuf,
+    /// Network namespaces of pods this test ran: no process may be left in them.
+    netns: Vec<u64>,
+    finished: bool,
+}
+
+impl TestEnv {
+    pub fn new(name: &str) -> TestEnv {
+        require_root();
+        let bin = bin_dir();
+        let tag = format!("{name}-{}", std::process::id());
+        let root = PathBuf::from("/run/podshim-test").join(&tag);
+        let work = std::env::temp_dir().join(format!("podshim-test-{tag}"));
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work).unwrap();
+        std::fs::create_dir_all(&root).unwrap();
+        TestEnv {
+            name: name.to_string(),
+            root,
+            work,
+            bin,
+            netns: Vec::new(),
+            finished: false,
+        }
+    }
+
+    pub fn podshim(&self) -> PathBuf {
+        self.bin.join("podshim")
+    }
+
+    pub fn state(&self) -> StateRoot {
+        StateRoot::new(&self.root)
+    }
+
+    pub fn pod_dir(&self, pod: &str) -> PathBuf {
+        self.root.join("podctl").join(pod)
+    }
+
+    /// Runs podctl against this test's root.
+    pub fn podctl(&self, args: &[&str]) -> Output {
+        Command::new(self.bin.join("podctl"))
+            .args(args)
+            .env("PODSHIM_ROOT", &self.root)
+            .env("PODSHIM_BIN", self.podshim())
+            .output()
+            .expect("run podctl")
+    }
+
+    /// Runs podctl and returns its stdout; fails the test on error.
+    pub fn podctl_ok(&self, args: &[&str]) -> String {
+        let out = self.podctl(args);
+        assert!(
+            out.status.success(),
+            "podctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs podctl expecting failure; returns its stderr.
+    pub fn podctl_err(&self, args: &[&str]) -> String {
+        let out = self.podctl(args);
+        assert!(
+            !out.status.success(),
+            "podctl {args:?} succeeded but should have failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Writes a pod directory with one bundle per (name, spec).
+    pub fn write_pod(&self, id: &str, hostname: &str, containers: &[(&str, Value)]) -> PathBuf {
+        let dir = self.work.join(id.replace('/', "_"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let entries: Vec<Value> = containers
+            .iter()
+            .map(|(n, _)| json!({"name": n, "bundle": n}))
+            .collect();
+        let manifest = json!({"id": id, "hostname": hostname, "containers": entries});
+        std::fs::write(
+            dir.join("pod.json"),
+            serde_json::to_vec_pretty(&manifest).unwrap(),
+        )
+        .unwrap();
+        for (n, spec) in containers {
+            let b = dir.join(n);
+            std::fs::create_dir_all(&b).unwrap();
+            std::fs::write(
+                b.join("config.json"),
+                serde_json::to_vec_pretty(spec).unwrap(),
+            )
+            .unwrap();
+        }
+        dir
+    }
+
+    /// `podctl run`, remembering the pod's network namespace for the leak check.
+    pub fn run_pod(&mut self, dir: &Path) -> String {
+        let id = self
+            .podctl_ok(&["run", dir.to_str().unwrap()])
+            .trim()
+            .to_string();
+        let pause = self.pod_record(&id).pause.expect("pod has a pause");
+        self.netns.push(ns_inode(pause.pid, "net"));
+        id
+    }
+
+    pub fn pod_record(&self, pod: &str) -> PodRecord {
+        read_json(&self.pod_dir(pod).join("pod.json")).expect("pod.json")
+    }
+
+    pub fn container_record(&self, pod: &str, name: &str) -> ContainerRecord {
+        let id = Id::new(&format!("{pod}-{name}")).unwrap();
+        let p = self
+            .state()
+            .pod(&Id::new("podctl").unwrap(), &Id::new(pod).unwrap());
+        read_json(&p.container_record(&id)).expect("state.json")
+    }
+
+    pub fn logs(&self, pod: &str, name: &str) -> String {
+        self.podctl_ok(&["logs", pod, name])
+    }
+
+    /// A raw ttrpc client to the pod's shim, as containerd would hold.
+    pub fn shim_client(&self, pod: &str) -> TaskClient {
+        let addr = format!("unix://{}", self.pod_dir(pod).join("shim.sock").display());
+        TaskClient::new(ttrpc::Client::connect(&addr).expect("connect to shim"))
+    }
+
+    /// Removes what is left and checks that nothing of this test remains.
+    pub fn finish(mut self) {
+        self.cleanup();
+        self.finished = true;
+        let leaks = self.leaks();
+        let _ = std::fs::remove_dir_all(&self.work);
+        assert!(
+            leaks.is_empty(),
+            "test {} left behind: {leaks:#?}",
+            self.name
+        );
+        std::fs::remove_dir_all(&self.root).unwrap();
+    }
+
+    fn cleanup(&self) {
+        let pods = self
+            .state()
+            .list_pods(&Id::new("podctl").unwrap())
+            .unwrap_or_default();
+        for pod in pods {
+            let _ = self.podctl(&["rm", "--timeout", "1", pod.as_str()]);
+        }
+    }
+
+    /// Everything of this test's still on the machine.
+    pub fn leaks(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let ns_dir = self.root.join("podctl");
+        if let Ok(rd) = std::fs::read_dir(&ns_dir) {
+            for e in rd.flatten() {
+                out.push(format!("state directory {}", e.path().display()));
+            }
+        }
+        let root = self.root.to_string_lossy().into_owned();
+        for line in std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+        {
+            if line.contains(&root) {
+                out.push(format!("mount: {line}"));
+            }
+        }
+        let marker = format!("PODSHIM_ROOT={root}");
+        for pid in all_pids() {
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            if env.split(|b| *b == 0).any(|e| e == marker.as_bytes()) {
+                out.push(format!("process {pid}: {}", cmdline(pid)));
+                continue;
+            }
+            let net = std::fs::metadata(format!("/proc/{pid}/ns/net"))
+                .map(|m| m.ino())
+                .unwrap_or(0);
+            if self.netns.contains(&net) {
+                out.push(format!(
+                    "process {pid} in a pod network namespace: {}",
+                    cmdline(pid)
+                ));
+            }
+        }
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for e in std::fs::read_dir(hierarchy.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if e.file_name().to_string_lossy().contains(&self.name) {
+                    out.push(format!("cgroup {}", e.path().display()));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if !self.finished {
+            // A failed test still must not leave pods running.
+            self.cleanup();
+            let _ = std::fs::remove_dir_all(&self.work);
+        }
+    }
+}
+
+fn all_pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&p: &i32| p != std::process::id() as i32)
+        .collect()
+}
+
+fn cmdline(pid: i32) -> String {
+    String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+        .replace('\0', " ")
+}
+
+/// The inode of namespace `kind` of `pid`.
+pub fn ns_inode(pid: i32, kind: &str) -> u64 {
+    std::fs::metadata(format!("/proc/{pid}/ns/{kind}"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/ns/{kind}: {e}"))
+        .ino()
+}
+
+/// Polls `cond` until it holds or `limit` passes.
+pub fn wait_for<T>(limit: Duration, what: &str, mut cond: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = cond() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The last JSON line of a log (podprobe's report).
+pub fn last_json(log: &str) -> Option<Value> {
+    log.lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok())
+}
+
+/// A raw ttrpc context with a timeout.
+pub fn ctx() -> ttrpc::context::Context {
+    ttrpc::context::with_timeout(Duration::from_secs(20).as_nanos() as i64)
+}
+
+/// The message of a ttrpc error.
+pub fn rpc_message(e: &ttrpc::Error) -> String {
+    match e {
+        ttrpc::Error::RpcStatus(s) => format!("{:?}: {}", s.code(), s.message()),
+        e => e.to_string(),
+    }
+}

@@ -1,0 +1,295 @@
+//! A pod as a user sees it: namespaces shared with the pause and private
+//! per container, localhost and SysV IPC across containers, exit codes,
+//! events in order, the pod stopping when its pause dies, and nothing left
+//! after `podctl rm`.
+
+use std::time::Duration;
+
+use containerd_shim_protos::api;
+use podshim_tests::*;
+use podshim_types::{TaskStatus, Topic};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[test]
+fn containers_share_the_pause_namespaces_and_own_pid_and_mount() {
+    let mut env = TestEnv::new("ns");
+    let dir = env.write_pod(
+        "nspod",
+        "ns-host",
+        &[
+            ("a", container_spec(&["podprobe", "report"])),
+            ("b", container_spec(&["podprobe", "report"])),
+        ],
+    );
+    let pod = env.run_pod(&dir);
+    let pause = env.pod_record(&pod).pause.unwrap().pid;
+    let reports: Vec<serde_json::Value> = ["a", "b"]
+        .iter()
+        .map(|c| wait_for(WAIT, "podprobe report", || last_json(&env.logs(&pod, c))))
+        .collect();
+    for r in &reports {
+        for ns in ["net", "ipc", "uts"] {
+            assert_eq!(
+                r["ns"][ns],
+                ns_inode(pause, ns),
+                "{ns} namespace is not the pause's: {r}"
+            );
+        }
+        for ns in ["pid", "mnt"] {
+            assert_ne!(
+                r["ns"][ns],
+                ns_inode(pause, ns),
+                "{ns} namespace is the pause's: {r}"
+            );
+            assert_ne!(
+                r["ns"][ns],
+                ns_inode(std::process::id() as i32, ns),
+                "{ns} namespace is the host's"
+            );
+        }
+        assert_eq!(
+            r["pid"], 1,
+            "the container process is not pid 1 in its namespace: {r}"
+        );
+        assert_eq!(r["hostname"], "ns-host");
+    }
+    assert_ne!(reports[0]["ns"]["pid"], reports[1]["ns"]["pid"]);
+    assert_ne!(reports[0]["ns"]["mnt"], reports[1]["ns"]["mnt"]);
+    // The pinned namespaces are the pause's.
+    let pins = env.pod_dir(&pod).join("ns");
+    for ns in ["net", "ipc", "uts"] {
+        let pinned =
+            std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(pins.join(ns)).unwrap());
+        assert_eq!(pinned, ns_inode(pause, ns));
+    }
+    env.podctl_ok(&["rm", &pod]);
+    env.finish();
+}
+
+#[test]
+fn localhost_tcp_and_sysv_shared_memory_cross_containers() {
+    let mut env = TestEnv::new("net");
+    let server = "mkdir -p /tmp/www && echo pong-from-web > /tmp/www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /tmp/www";
+    let client = "until wget -q -O /tmp/page http://127.0.0.1:8080/; do sleep 0.05; done; echo \"got $(cat /tmp/page)\"";
+    let dir = env.write_pod(
+        "netpod",
+        "netpod",
+        &[
+            ("web", container_spec(&["sh", "-c", server])),
+            ("client", container_spec(&["sh", "-c", client])),
+            (
+                "writer",
+                container_spec(&["podprobe", "shm-write", "777", "shared-text"]),
+            ),
+            (
+                "reader",
+                container_spec(&["podprobe", "shm-read", "777", "10"]),
+            ),
+        ],
+    );
+    let pod = env.run_pod(&dir);
+    wait_for(WAIT, "client fetched the page", || {
+        env.logs(&pod, "client")
+            .contains("got pong-from-web")
+            .then_some(())
+    });
+    wait_for(WAIT, "reader read the segment", || {
+        env.logs(&pod, "reader")
+            .contains("shared-text")
+            .then_some(())
+    });
+    let reader = wait_for(WAIT, "reader exit", || {
+        env.container_record(&pod, "reader").exit_code
+    });
+    assert_eq!(reader, 0);
+    // httpd is pid 1 and ignores SIGTERM: rm escalates to SIGKILL.
+    env.podctl_ok(&["rm", "--timeout", "0.5", &pod]);
+    env.finish();
+}
+
+#[test]
+fn exit_code_reaches_state_ps_and_events_in_order() {
+    let mut env = TestEnv::new("exit");
+    let dir = env.write_pod(
+        "exitpod",
+        "exitpod",
+        &[
+            ("three", container_spec(&["sh", "-c", "exit 3"])),
+            (
+                "sleeper",
+                container_spec(&["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]),
+            ),
+        ],
+    );
+    let pod = env.run_pod(&dir);
+    let code = wait_for(WAIT, "exit code in state.json", || {
+        env.container_record(&pod, "three").exit_code
+    });
+    assert_eq!(code, 3);
+    let rec = env.container_record(&pod, "three");
+    assert_eq!(rec.status, TaskStatus::Stopped);
+    assert!(rec.finished_at.is_some());
+
+    let ps = env.podctl_ok(&["ps"]);
+    let line = ps
+        .lines()
+        .find(|l| l.contains(" three "))
+        .expect("ps lists the container");
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cols[2], "stopped", "{line}");
+    assert_eq!(cols[4], "3", "{line}");
+
+    // Delete the container through the protocol, as containerd does, and
+    // read the whole story of it back from the event log.
+    let client = env.shim_client(&pod);
+    let del = client
+        .delete(
+            ctx(),
+            &api::DeleteRequest {
+                id: format!("{pod}-three"),
+                ..Default::default()
+            },
+        )
+        .expect("delete");
+    assert_eq!(del.exit_status, 3);
+    let events = podshim_state::read_events(&env.pod_dir(&pod).join("events.jsonl")).unwrap();
+    let mine: Vec<_> = events
+        .iter()
+        .filter(|e| e.container == format!("{pod}-three"))
+        .collect();
+    let topics: Vec<Topic> = mine.iter().map(|e| e.topic).collect();
+    assert_eq!(
+        topics,
+        vec![
+            Topic::TaskCreate,
+            Topic::TaskStart,
+            Topic::TaskExit,
+            Topic::TaskDelete
+        ]
+    );
+    assert_eq!(mine[2].exit_status, Some(3));
+    assert!(mine.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert!(!env
+        .pod_dir(&pod)
+        .join(format!("containers/{pod}-three"))
+        .exists());
+    // Delete is not repeatable for a task that is gone: NotFound.
+    let again = client
+        .delete(
+            ctx(),
+            &api::DeleteRequest {
+                id: format!("{pod}-three"),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(
+        rpc_message(&again).contains("NOT_FOUND"),
+        "{}",
+        rpc_message(&again)
+    );
+
+    env.podctl_ok(&["rm", &pod]);
+    assert!(
+        !env.pod_dir(&pod).exists(),
+        "podctl rm left the pod directory"
+    );
+    env.finish();
+}
+
+#[test]
+fn pod_stops_when_its_pause_dies() {
+    let mut env = TestEnv::new("pause");
+    let dir = env.write_pod(
+        "pausepod",
+        "pausepod",
+        &[("app", container_spec(&["sleep", "1000"]))],
+    );
+    let before = env.leaks();
+    assert!(before.is_empty(), "{before:?}");
+    let pod = env.run_pod(&dir);
+    // The leak check sees a live pod: shim, pause, container, pins, state.
+    let live = env.leaks().join("\n");
+    for what in [
+        "podshim",
+        "pod network namespace",
+        "mount",
+        "state directory",
+    ] {
+        assert!(
+            live.contains(what),
+            "leak check misses the {what} of a live pod:\n{live}"
+        );
+    }
+    let pause = env.pod_record(&pod).pause.unwrap().pid;
+    // SIGKILL the pause as an OOM killer or an admin might.
+    let rc = send_sigkill(pause);
+    assert!(rc, "kill pause");
+    let code = wait_for(WAIT, "container killed with the pod", || {
+        env.container_record(&pod, "app").exit_code
+    });
+    assert_eq!(code, 137);
+    let rec = env.container_record(&pod, "app");
+    assert!(
+        rec.exit_reason.unwrap_or_default().contains("pause"),
+        "exit reason names the pause"
+    );
+    let record = env.pod_record(&pod);
+    assert_eq!(record.status, podshim_types::PodStatus::Stopped);
+    let events = podshim_state::read_events(&env.pod_dir(&pod).join("events.jsonl")).unwrap();
+    let stopped = events
+        .iter()
+        .find(|e| e.topic == Topic::PodStopped)
+        .expect("pod stopped event");
+    assert!(
+        stopped
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("exited with code 137"),
+        "{stopped:?}"
+    );
+    env.podctl_ok(&["rm", "--timeout", "0.5", &pod]);
+    env.finish();
+}
+
+/// Sends SIGKILL with the kill(1) command, keeping tests free of unsafe.
+fn send_sigkill(pid: i32) -> bool {
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+#[test]
+fn rm_takes_down_running_containers_and_leaves_nothing() {
+    let mut env = TestEnv::new("rm");
+    let dir = env.write_pod(
+        "rmpod",
+        "rmpod",
+        &[
+            // Ignores SIGTERM as pid 1 does by default: rm must escalate.
+            ("stubborn", container_spec(&["sleep", "1000"])),
+            (
+                "polite",
+                container_spec(&["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]),
+            ),
+        ],
+    );
+    let pod = env.run_pod(&dir);
+    let pids: Vec<i32> = ["stubborn", "polite"]
+        .iter()
+        .map(|c| env.container_record(&pod, c).pid)
+        .collect();
+    env.podctl_ok(&["rm", "--timeout", "0.5", &pod]);
+    for pid in pids {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "container pid {pid} survived rm"
+        );
+    }
+    assert!(env.leaks().is_empty(), "{:?}", env.leaks());
+    env.finish();
+}

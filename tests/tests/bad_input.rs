@@ -45,6 +45,19 @@ fn missing_or_malformed_config_json() {
     env.finish();
 }
 
+/// Security settings not built yet are refused, never silently dropped.
+#[test]
+fn unsupported_security_settings_are_refused() {
+    let env = TestEnv::new("unsupported");
+    let mut spec = container_spec(&["true"]);
+    spec["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ERRNO"});
+    let dir = env.write_pod("seccomp", "seccomp", &[("a", spec)]);
+    let err = env.podctl_err(&["run", dir.to_str().unwrap()]);
+    assert!(err.contains("linux.seccomp is not supported"), "{err}");
+    assert_no_pod(&env, "seccomp");
+    env.finish();
+}
+
 #[test]
 fn missing_rootfs() {
     let env = TestEnv::new("norootfs");

@@ -110,7 +110,13 @@ pub fn remove_pod(c: &Ctx, pod: &Id, timeout: Duration) -> anyhow::Result<()> {
             for id in &tasks {
                 stop_and_delete(&s, id, timeout).with_context(|| format!("remove task {id}"))?;
             }
-            s.shutdown(pod.as_str()).context("shutdown shim")?;
+            if let Err(e) = s.shutdown(pod.as_str()) {
+                // The shim may close the connection as it exits.
+                if !e.to_string().contains("closed") {
+                    return Err(e).context("shutdown shim");
+                }
+            }
+            drop(s);
             if let Some(r) = &record {
                 wait_gone(&r.shim, Duration::from_secs(5));
             }
@@ -181,7 +187,7 @@ fn stop_and_delete(s: &Shim, id: &str, timeout: Duration) -> anyhow::Result<()> 
 
 fn wait_gone(shim: &ProcessStamp, limit: Duration) {
     let deadline = Instant::now() + limit;
-    while Instant::now() < deadline && shim.is_alive() {
+    while Instant::now() < deadline && !shim.has_exited() {
         std::thread::sleep(Duration::from_millis(5));
     }
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use podshim_state::{read_events, read_json, PodPaths};
+use podshim_state::{read_json, PodPaths};
 use podshim_types::{ContainerRecord, Id, PodRecord, PodStatus, TaskStatus};
 
 use crate::args::Args;
@@ -115,28 +115,49 @@ pub fn inspect(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints the event log. With `--follow`, keeps the log open and prints
+/// lines as they are appended; when the pod is removed it prints what the
+/// open file still holds (the last events) and stops.
 pub fn events(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
+    use std::io::BufRead;
     let follow = a.flag(&["--follow", "-f"]);
     let pod = a.required("POD")?;
     a.done()?;
     let (_, paths) = pod_paths(c, &pod)?;
-    let mut shown = 0usize;
+    let path = paths.events();
+    let file = std::fs::File::open(&path).with_context(|| format!("open {}", path.display()))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut pending = String::new();
+    let mut out = std::io::stdout().lock();
     loop {
-        let all = match read_events(&paths.events()) {
-            Ok(v) => v,
-            Err(e) if e.is_not_found() && shown > 0 => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
-        let mut out = std::io::stdout().lock();
-        for e in all.iter().skip(shown) {
-            writeln!(out, "{}", serde_json::to_string(e)?)?;
+        let n = reader.read_line(&mut pending)?;
+        if n > 0 && pending.ends_with('\n') {
+            // Only whole, well-formed lines: a torn last line is skipped.
+            if serde_json::from_str::<serde_json::Value>(pending.trim_end()).is_ok() {
+                out.write_all(pending.as_bytes())?;
+            }
+            pending.clear();
+            continue;
+        }
+        if n > 0 {
+            continue;
         }
         out.flush()?;
-        shown = all.len();
-        if !follow || !paths.dir().exists() {
+        if !follow {
             return Ok(());
         }
-        std::thread::sleep(Duration::from_millis(100));
+        if !paths.dir().exists() {
+            // Removed: the open file still holds everything written.
+            while reader.read_line(&mut pending)? > 0 {
+                if pending.ends_with('\n') {
+                    out.write_all(pending.as_bytes())?;
+                    pending.clear();
+                }
+            }
+            out.flush()?;
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

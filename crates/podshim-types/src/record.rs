@@ -27,11 +27,34 @@ impl ProcessStamp {
 
     /// True when /proc shows this very process (a zombie counts).
     pub fn is_alive(&self) -> bool {
-        self.pid > 0
-            && std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
-                .ok()
-                .and_then(|s| Self::parse_start_time(&s))
-                == Some(self.start_time)
+        self.read_stat().is_some()
+    }
+
+    /// True when the process has ended: gone, replaced by another with the
+    /// same pid, or a zombie waiting to be reaped by whoever adopted it.
+    pub fn has_exited(&self) -> bool {
+        match self.read_stat() {
+            None => true,
+            Some(stat) => Self::parse_state(&stat) == Some('Z'),
+        }
+    }
+
+    /// The stat line of this very process, if it still exists.
+    fn read_stat(&self) -> Option<String> {
+        if self.pid <= 0 {
+            return None;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
+        (Self::parse_start_time(&stat) == Some(self.start_time)).then_some(stat)
+    }
+
+    /// The state letter (field 3) of a stat line.
+    pub fn parse_state(stat: &str) -> Option<char> {
+        stat[stat.rfind(')')? + 1..]
+            .split_whitespace()
+            .next()?
+            .chars()
+            .next()
     }
 }
 
@@ -144,6 +167,7 @@ mod tests {
             "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
         assert_eq!(ProcessStamp::parse_start_time(line), Some(987654));
         assert_eq!(ProcessStamp::parse_start_time("garbage"), None);
+        assert_eq!(ProcessStamp::parse_state(line), Some('S'));
     }
 
     #[test]

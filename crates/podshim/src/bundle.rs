@@ -86,12 +86,59 @@ impl Bundle {
                 self.dir.display()
             )));
         }
+        self.refuse_unsupported()?;
         let rootfs = podshim_sys::rootfs::rootfs_path(&self.spec, &self.dir)?;
         if !rootfs.is_dir() {
             return Err(ShimError::InvalidArgument(format!(
                 "rootfs {} does not exist or is not a directory",
                 rootfs.display()
             )));
+        }
+        Ok(())
+    }
+
+    /// Security settings podshim cannot apply yet are refused rather than
+    /// silently dropped: a container must never run with less isolation
+    /// than its spec asks for.
+    fn refuse_unsupported(&self) -> Result<()> {
+        let no = |what: &str| {
+            Err(ShimError::InvalidArgument(format!(
+                "{}: {what} is not supported by podshim yet",
+                self.dir.display()
+            )))
+        };
+        if let Some(linux) = self.spec.linux() {
+            if linux.seccomp().is_some() {
+                return no("linux.seccomp");
+            }
+            if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+                || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+            {
+                return no("linux.uidMappings/gidMappings");
+            }
+        }
+        if let Some(p) = self.spec.process() {
+            if p.apparmor_profile().as_ref().is_some_and(|a| !a.is_empty()) {
+                return no("process.apparmorProfile");
+            }
+            if p.selinux_label().as_ref().is_some_and(|a| !a.is_empty()) {
+                return no("process.selinuxLabel");
+            }
+        }
+        if let Some(h) = self.spec.hooks() {
+            let any = [
+                h.prestart(),
+                h.create_runtime(),
+                h.create_container(),
+                h.start_container(),
+                h.poststart(),
+                h.poststop(),
+            ]
+            .iter()
+            .any(|v| v.as_ref().is_some_and(|v| !v.is_empty()));
+            if any {
+                return no("hooks");
+            }
         }
         Ok(())
     }

@@ -77,9 +77,11 @@ async fn serve(flags: &Flags, pod_id: Id, listener: std::os::fd::OwnedFd) -> any
 
     pod.shutdown.notified().await;
     tracing::info!(pod = %pod_id, "shutting down: no task left");
-    // Let the Shutdown reply leave before the connections close.
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), server.shutdown()).await;
+    // Let the Shutdown reply leave, stop accepting, and go: open
+    // connections end with the process (containerd takes a closed
+    // connection after Shutdown as success).
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    server.stop_listen().await;
     if let Ok(sock) = paths.socket() {
         let _ = std::fs::remove_file(sock);
     }

@@ -77,6 +77,34 @@ impl Channel {
             .map_err(|e| SysError::Channel(format!("send: {e}")))
     }
 
+    /// Sends one message with a file descriptor attached (SCM_RIGHTS).
+    pub fn send_with_fd<T: Serialize>(
+        &mut self,
+        msg: &T,
+        fd: std::os::fd::BorrowedFd<'_>,
+    ) -> Result<(), SysError> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        use std::os::fd::AsRawFd;
+        let frame = encode(msg)?;
+        let fds = [fd.as_raw_fd()];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        let iov = [std::io::IoSlice::new(&frame)];
+        let sent = sendmsg::<()>(
+            self.stream.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::empty(),
+            None,
+        )
+        .map_err(|e| SysError::Channel(format!("sendmsg: {e}")))?;
+        if sent < frame.len() {
+            self.stream
+                .write_all(&frame[sent..])
+                .map_err(|e| SysError::Channel(format!("send: {e}")))?;
+        }
+        Ok(())
+    }
+
     /// Receives one message; `Ok(None)` when the peer closed its end.
     pub fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, SysError> {
         let mut header = [0u8; 4];
@@ -92,6 +120,51 @@ impl Channel {
             .map_err(|e| SysError::Channel(format!("recv: {e}")))?;
         decode(&body).map(Some)
     }
+}
+
+/// Reads a frame header with recvmsg, taking a file descriptor sent with
+/// it (SCM_RIGHTS), from a socket in non-blocking mode. `Ok(None)` at end
+/// of file; `WouldBlock` when nothing is there yet. The body is read after
+/// with ordinary reads.
+pub fn recv_header_with_fd(
+    sock: std::os::fd::BorrowedFd<'_>,
+) -> std::io::Result<Option<([u8; 4], Option<OwnedFd>)>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let mut header = [0u8; 4];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let mut iov = [std::io::IoSliceMut::new(&mut header)];
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_WAITALL,
+    )
+    .map_err(std::io::Error::from)?;
+    let mut fd = None;
+    for c in msg.cmsgs().map_err(std::io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for raw in fds {
+                // SAFETY: the kernel just installed this fd in our table for
+                // us (SCM_RIGHTS); nothing else owns it.
+                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                if fd.is_none() {
+                    fd = Some(owned);
+                }
+            }
+        }
+    }
+    let n = msg.bytes;
+    if n == 0 {
+        return Ok(None);
+    }
+    if n < 4 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "short frame header",
+        ));
+    }
+    Ok(Some((header, fd)))
 }
 
 #[cfg(test)]
@@ -116,6 +189,27 @@ mod tests {
             Some(Report::Error { .. })
         ));
         assert_eq!(b.recv::<Report>().unwrap(), None);
+    }
+
+    #[test]
+    fn a_descriptor_travels_with_its_message() {
+        use std::io::Write as _;
+        use std::os::fd::AsFd;
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut a = Channel::new(a);
+        let (r, w) = nix::unistd::pipe().unwrap();
+        a.send_with_fd(&Report::Terminal, w.as_fd()).unwrap();
+        drop(w);
+        let (header, fd) = recv_header_with_fd(b.as_fd()).unwrap().unwrap();
+        let len = frame_len(header).unwrap();
+        let mut body = vec![0u8; len];
+        (&b).read_exact(&mut body).unwrap();
+        assert_eq!(decode::<Report>(&body).unwrap(), Report::Terminal);
+        let mut passed = std::fs::File::from(fd.expect("fd passed"));
+        passed.write_all(b"x").unwrap();
+        let mut got = [0u8; 1];
+        std::fs::File::from(r).read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"x");
     }
 
     #[test]

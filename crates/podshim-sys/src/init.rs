@@ -117,6 +117,20 @@ fn container_main(mut chan: Channel, cfg: InitConfig) -> i32 {
     if let Err((stage, e)) = setup_container(&cfg) {
         return report_failure(&mut chan, stage, &e);
     }
+    if cfg.terminal {
+        let pty = match crate::tty::open_pty() {
+            Ok(p) => p,
+            Err(e) => return report_failure(&mut chan, "terminal", &e),
+        };
+        if let Err(e) = chan.send_with_fd(&Report::Terminal, std::os::fd::AsFd::as_fd(&pty.master))
+        {
+            return report_failure(&mut chan, "terminal", &e);
+        }
+        drop(pty.master);
+        if let Err(e) = crate::tty::become_terminal_stdio(pty.slave) {
+            return report_failure(&mut chan, "terminal", &e);
+        }
+    }
     if chan.send(&Report::Ready).is_err() {
         return 1;
     }

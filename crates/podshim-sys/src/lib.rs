@@ -10,6 +10,7 @@
 pub mod caps;
 pub mod channel;
 pub mod error;
+pub mod exec;
 pub mod fds;
 pub mod init;
 pub mod msg;
@@ -21,5 +22,6 @@ pub mod process;
 pub mod rootfs;
 pub mod shm;
 pub mod spawn;
+pub mod tty;
 
 pub use error::SysError;

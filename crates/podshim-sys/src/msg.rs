@@ -35,6 +35,23 @@ pub struct InitConfig {
     /// Namespaces in the order they are entered; those without a path are
     /// unshared.
     pub namespaces: Vec<NsRequest>,
+    /// Allocate a pseudo-terminal inside the container for its process.
+    #[serde(default)]
+    pub terminal: bool,
+}
+
+/// Shim -> `podshim exec`: run a second process in a running container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecConfig {
+    pub container: String,
+    pub exec_id: String,
+    /// The container's namespaces to enter (`/proc/PID/ns/*`), mnt last.
+    pub namespaces: Vec<NsRequest>,
+    /// The process to run, as containerd sends it.
+    pub process: oci_spec::runtime::Process,
+    /// Allocate a pseudo-terminal inside the container.
+    #[serde(default)]
+    pub terminal: bool,
 }
 
 /// Child -> shim.
@@ -46,6 +63,9 @@ pub enum Report {
     /// Set up and waiting: for the pause, namespaces pinned; for a
     /// container, rootfs ready and blocked until [`Command::Start`].
     Ready,
+    /// The master side of the pseudo-terminal made inside the container
+    /// travels with this message (SCM_RIGHTS).
+    Terminal,
     /// Something failed; `stage` says where.
     Error { stage: String, message: String },
 }

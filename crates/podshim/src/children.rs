@@ -33,19 +33,38 @@ impl AsyncChannel {
     /// One message, or `None` when every child holding the other end is
     /// gone (for a container's pid 1: it executed the process).
     pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>> {
-        let mut header = [0u8; 4];
-        match self.stream.read_exact(&mut header).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(ShimError::Internal(format!("channel recv: {e}"))),
-        }
+        Ok(self.recv_with_fd().await?.map(|(m, _)| m))
+    }
+
+    /// One message and the file descriptor sent with it, if any.
+    pub async fn recv_with_fd<T: DeserializeOwned>(
+        &mut self,
+    ) -> Result<Option<(T, Option<OwnedFd>)>> {
+        let got = loop {
+            self.stream
+                .readable()
+                .await
+                .map_err(|e| ShimError::Internal(format!("channel recv: {e}")))?;
+            let sock = &self.stream;
+            match sock.try_io(tokio::io::Interest::READABLE, || {
+                channel::recv_header_with_fd(std::os::fd::AsFd::as_fd(sock))
+            }) {
+                Ok(got) => break got,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) => return Err(ShimError::Internal(format!("channel recv: {e}"))),
+            }
+        };
+        let Some((header, fd)) = got else {
+            return Ok(None);
+        };
         let len = channel::frame_len(header)?;
         let mut body = vec![0u8; len];
         self.stream
             .read_exact(&mut body)
             .await
             .map_err(|e| ShimError::Internal(format!("channel recv: {e}")))?;
-        Ok(Some(channel::decode(&body)?))
+        Ok(Some((channel::decode(&body)?, fd)))
     }
 }
 
@@ -85,4 +104,41 @@ pub fn spawn_child(role: &str, args: &[&str], stdio: ChildStdio) -> Result<Spawn
         pidfd,
         channel: AsyncChannel { stream },
     })
+}
+
+/// Starts a re-executed child that forks the real process (`init`,
+/// `exec`): sends it `cfg`, takes the pid it reports, and waits for the
+/// forking parent to exit. After that the reported process is the shim's
+/// child (the shim is a subreaper), so its pidfd can be waited on.
+pub async fn spawn_forking<C: Serialize>(
+    role: &str,
+    args: &[&str],
+    stdio: ChildStdio,
+    cfg: &C,
+) -> Result<(i32, OwnedFd, AsyncChannel)> {
+    let Spawned {
+        pidfd: first,
+        mut channel,
+        ..
+    } = spawn_child(role, args, stdio)?;
+    let report = match channel.send(cfg).await {
+        Ok(()) => channel.recv::<podshim_sys::msg::Report>().await,
+        Err(e) => Err(e),
+    };
+    let first_code = crate::reaper::wait_exit(first).await;
+    use podshim_sys::msg::Report;
+    let child = match report {
+        Ok(Some(Report::Child { pid })) => pid,
+        Ok(Some(Report::Error { stage, message })) => {
+            return Err(ShimError::InvalidArgument(format!("{stage}: {message}")))
+        }
+        Ok(other) => {
+            return Err(ShimError::Internal(format!(
+                "{role} exited ({first_code:?}) with report {other:?}"
+            )))
+        }
+        Err(e) => return Err(e),
+    };
+    let pidfd = podshim_sys::proc::pidfd_open(child)?;
+    Ok((child, pidfd, channel))
 }

@@ -1,12 +1,14 @@
 //! podshim: one shim per pod. `main` dispatches the re-exec entry points
-//! (`pause`, `init`) before anything else runs, so they start as fresh
+//! (`pause`, `init`, `exec`) before anything else runs, so they start as fresh
 //! single-threaded processes; everything else is the shim v2 command line.
 
 mod bundle;
 mod children;
 mod delete;
 mod error;
+mod exec;
 mod flags;
+mod io;
 mod pod;
 mod publish;
 mod reaper;
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
     match args.get(1).map(String::as_str) {
         Some("pause") => return code(podshim_sys::pause::run()),
         Some("init") => return code(podshim_sys::init::run()),
+        Some("exec") => return code(podshim_sys::exec::run()),
         _ => {}
     }
     let flags = match flags::Flags::parse(&args[1..]) {

@@ -16,8 +16,9 @@ use tokio::sync::{watch, Notify};
 use tracing::Instrument;
 
 use crate::bundle::{Bundle, Role};
-use crate::children::{spawn_child, AsyncChannel, Spawned};
+use crate::children::{spawn_child, spawn_forking, AsyncChannel, Spawned};
 use crate::error::{Result, ShimError};
+use crate::io::IoHandle;
 use crate::publish::{Happened, Publisher};
 use crate::reaper::wait_exit;
 
@@ -41,19 +42,25 @@ pub enum Kind {
 pub struct Task {
     pub id: Id,
     pub kind: Kind,
+    /// The container process has a terminal.
+    pub terminal: bool,
     /// Held across each lifecycle step (create, start, exit, delete) so
     /// their records and events never interleave.
     lifecycle: tokio::sync::Mutex<()>,
     state: Mutex<TaskState>,
     exited: watch::Sender<Option<Exit>>,
+    /// Exec processes, by exec id.
+    pub(crate) execs: Mutex<BTreeMap<String, Arc<crate::exec::Exec>>>,
 }
 
-struct TaskState {
-    record: ContainerRecord,
+pub(crate) struct TaskState {
+    pub(crate) record: ContainerRecord,
     /// For signals; `None` once the process is reaped.
     pidfd: Option<OwnedFd>,
     /// The container pid 1's channel, kept until Start.
     start: Option<AsyncChannel>,
+    /// Copied stdio (stdin feed, terminal).
+    pub(crate) io: IoHandle,
 }
 
 /// A snapshot of a task for State and friends.
@@ -64,21 +71,24 @@ pub struct TaskView {
 }
 
 impl Task {
-    fn new(id: Id, kind: Kind, record: ContainerRecord) -> Arc<Task> {
+    fn new(id: Id, kind: Kind, terminal: bool, record: ContainerRecord) -> Arc<Task> {
         Arc::new(Task {
             id,
             kind,
+            terminal,
             lifecycle: tokio::sync::Mutex::new(()),
             state: Mutex::new(TaskState {
                 record,
                 pidfd: None,
                 start: None,
+                io: IoHandle::default(),
             }),
             exited: watch::channel(None).0,
+            execs: Mutex::new(BTreeMap::new()),
         })
     }
 
-    fn st(&self) -> MutexGuard<'_, TaskState> {
+    pub(crate) fn st(&self) -> MutexGuard<'_, TaskState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -89,11 +99,11 @@ impl Task {
         }
     }
 
-    fn status(&self) -> TaskStatus {
+    pub(crate) fn status(&self) -> TaskStatus {
         self.st().record.status
     }
 
-    fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.st().record.pid
     }
 
@@ -173,7 +183,7 @@ impl Pod {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn emit(&self, id: &str, what: Happened) {
+    pub(crate) fn emit(&self, id: &str, what: Happened) {
         self.publisher
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -210,7 +220,14 @@ impl Pod {
     }
 
     /// Reserves `id` so that a second Create of it fails at once.
-    fn reserve(&self, id: &Id, kind: Kind, bundle: &Bundle, stdio: [&str; 3]) -> Result<Arc<Task>> {
+    fn reserve(
+        &self,
+        id: &Id,
+        kind: Kind,
+        bundle: &Bundle,
+        stdio: [&str; 3],
+        terminal: bool,
+    ) -> Result<Arc<Task>> {
         let mut inner = self.inner();
         if inner.tasks.contains_key(id.as_str()) {
             return Err(ShimError::AlreadyExists(format!(
@@ -242,7 +259,7 @@ impl Pod {
             exit_reason: None,
         };
         let _ = stdio[0];
-        let task = Task::new(id.clone(), kind, record);
+        let task = Task::new(id.clone(), kind, terminal, record);
         inner.tasks.insert(id.to_string(), task.clone());
         Ok(task)
     }
@@ -260,17 +277,15 @@ impl Pod {
         terminal: bool,
     ) -> Result<i32> {
         let id = crate::bundle::task_id(id)?;
-        if terminal {
-            return Err(ShimError::Unimplemented(format!(
-                "task {id}: terminal is not supported yet"
-            )));
-        }
         let bundle = Bundle::load(Path::new(bundle_dir))?;
         let span = tracing::info_span!("create", namespace = %self.namespace, pod = %self.id, container = %id);
         match bundle.role.clone() {
+            Role::Sandbox if terminal => Err(ShimError::InvalidArgument(format!(
+                "sandbox {id} cannot have a terminal"
+            ))),
             Role::Sandbox => self.create_sandbox(id, bundle).instrument(span).await,
             role => {
-                self.create_container(id, bundle, role, stdio)
+                self.create_container(id, bundle, role, stdio, terminal)
                     .instrument(span)
                     .await
             }
@@ -285,7 +300,7 @@ impl Pod {
             )));
         }
         let namespaces = bundle.sandbox_namespaces()?;
-        let task = self.reserve(&id, Kind::Sandbox, &bundle, ["", "", ""])?;
+        let task = self.reserve(&id, Kind::Sandbox, &bundle, ["", "", ""], false)?;
         let _g = task.lifecycle.lock().await;
         match self.start_pause(&bundle, namespaces).await {
             Ok((pid, pidfd)) => {
@@ -391,6 +406,7 @@ impl Pod {
         bundle: Bundle,
         role: Role,
         stdio: [&str; 3],
+        terminal: bool,
     ) -> Result<i32> {
         let pins = |kind: &str| self.paths.ns_pin(kind).to_string_lossy().into_owned();
         let plan = match &role {
@@ -415,15 +431,20 @@ impl Pod {
         };
         bundle.check_container()?;
         let own_pid_ns = plan.iter().any(|r| r.kind == "pid" && r.path.is_none());
-        let task = self.reserve(&id, Kind::Container { own_pid_ns }, &bundle, stdio)?;
+        let task = self.reserve(
+            &id,
+            Kind::Container { own_pid_ns },
+            &bundle,
+            stdio,
+            terminal,
+        )?;
         let _g = task.lifecycle.lock().await;
         let dir = self.paths.container_dir(&id);
         let result = async {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| ShimError::Internal(format!("{}: {e}", dir.display())))?;
             self.persist(&task)?;
-            let io = crate::stdio::open(stdio[0], stdio[1], stdio[2])?;
-            self.start_init(&task, &bundle, plan, io).await
+            self.start_init(&task, &bundle, plan, stdio, terminal).await
         }
         .await;
         match result {
@@ -457,61 +478,67 @@ impl Pod {
         task: &Arc<Task>,
         bundle: &Bundle,
         namespaces: Vec<podshim_sys::msg::NsRequest>,
-        io: podshim_sys::spawn::ChildStdio,
+        stdio: [&str; 3],
+        terminal: bool,
     ) -> Result<(i32, OwnedFd)> {
-        let Spawned {
-            pidfd: first,
-            mut channel,
-            ..
-        } = spawn_child("init", &["--container", task.id.as_str()], io)?;
+        let (child_stdio, mut io) = if terminal {
+            crate::stdio::check_terminal(stdio[0], stdio[1], stdio[2])?;
+            (Default::default(), IoHandle::default())
+        } else {
+            crate::stdio::open(stdio[0], stdio[1], stdio[2])?
+        };
         let cfg = InitConfig {
             container: task.id.to_string(),
             bundle: bundle.dir.to_string_lossy().into_owned(),
             spec: bundle.spec.clone(),
             namespaces,
+            terminal,
         };
-        let first_report = match channel.send(&cfg).await {
-            Ok(()) => channel.recv::<Report>().await,
-            Err(e) => Err(e),
-        };
-        // The first process exits right after reporting; once it is gone
-        // the container's pid 1 is our child (we are its subreaper).
-        let first_code = wait_exit(first).await;
-        let child = match first_report {
-            Ok(Some(Report::Child { pid })) => pid,
-            Ok(Some(Report::Error { stage, message })) => {
-                return Err(ShimError::InvalidArgument(format!(
-                    "create {}: {stage}: {message}",
-                    task.id
-                )))
+        let (child, pidfd, mut channel) = spawn_forking(
+            "init",
+            &["--container", task.id.as_str()],
+            child_stdio,
+            &cfg,
+        )
+        .await
+        .map_err(|e| context(e, &format!("create {}", task.id)))?;
+        let stamp = proc::stamp(child);
+        let mut failure = stamp
+            .as_ref()
+            .err()
+            .map(|e| ShimError::Internal(e.to_string()));
+        while failure.is_none() {
+            match channel.recv_with_fd::<Report>().await {
+                Ok(Some((Report::Ready, _))) => break,
+                Ok(Some((Report::Terminal, Some(master)))) => {
+                    match crate::io::terminal(master, stdio[0], stdio[1]) {
+                        Ok(h) => io = h,
+                        Err(e) => failure = Some(e),
+                    }
+                }
+                Ok(Some((Report::Error { stage, message }, _))) => {
+                    failure = Some(ShimError::InvalidArgument(format!(
+                        "create {}: {stage}: {message}",
+                        task.id
+                    )))
+                }
+                Ok(other) => {
+                    failure = Some(ShimError::Internal(format!(
+                        "create {}: container init ended with report {:?}",
+                        task.id,
+                        other.map(|o| o.0)
+                    )))
+                }
+                Err(e) => failure = Some(e),
             }
-            Ok(other) => {
-                return Err(ShimError::Internal(format!(
-                    "create {}: init exited ({first_code:?}) with report {other:?}",
-                    task.id
-                )))
-            }
-            Err(e) => return Err(e),
-        };
-        let pidfd = proc::pidfd_open(child)?;
-        let stamp = proc::stamp(child)?;
-        let ready = channel.recv::<Report>().await;
-        let failure = match ready {
-            Ok(Some(Report::Ready)) => None,
-            Ok(Some(Report::Error { stage, message })) => Some(ShimError::InvalidArgument(
-                format!("create {}: {stage}: {message}", task.id),
-            )),
-            Ok(other) => Some(ShimError::Internal(format!(
-                "create {}: container init ended with report {other:?}",
-                task.id
-            ))),
-            Err(e) => Some(e),
-        };
+        }
         if let Some(e) = failure {
             let _ = proc::pidfd_signal(&pidfd, libc::SIGKILL);
             let _ = wait_exit(pidfd).await;
+            io.close_stdin();
             return Err(e);
         }
+        let stamp = stamp?;
         let waiter = pidfd
             .try_clone()
             .map_err(|e| ShimError::Internal(format!("dup pidfd: {e}")))?;
@@ -522,6 +549,7 @@ impl Pod {
             st.record.pid_start_time = stamp.start_time;
             st.pidfd = Some(pidfd);
             st.start = Some(channel);
+            st.io.attach(io);
         }
         if let Err(e) = self.persist(task) {
             let _ = task.signal(libc::SIGKILL);
@@ -552,6 +580,10 @@ impl Pod {
 
     async fn on_exit(&self, task: &Arc<Task>, code: i32) {
         let _g = task.lifecycle.lock().await;
+        // Terminal output is copied out before the exit is told.
+        let output = task.st().io.take_output();
+        crate::io::drain(output).await;
+        task.st().io.close_stdin();
         let at = SystemTime::now();
         let reason = match task.kind {
             Kind::Sandbox => None,
@@ -588,6 +620,7 @@ impl Pod {
         self.emit(
             task.id.as_str(),
             Happened::Exit {
+                exec_id: None,
                 pid,
                 code,
                 at,
@@ -779,5 +812,27 @@ impl Pod {
         } else {
             false
         }
+    }
+}
+
+/// A signal number from a request, checked.
+pub(crate) fn signal_number(signal: u32) -> Result<i32> {
+    i32::try_from(signal)
+        .ok()
+        .filter(|s| (1..=64).contains(s))
+        .ok_or_else(|| {
+            ShimError::InvalidArgument(format!("signal {signal} is not a valid signal number"))
+        })
+}
+
+/// Prefixes an error's message, keeping its kind.
+pub(crate) fn context(e: ShimError, what: &str) -> ShimError {
+    match e {
+        ShimError::InvalidArgument(m) => ShimError::InvalidArgument(format!("{what}: {m}")),
+        ShimError::NotFound(m) => ShimError::NotFound(format!("{what}: {m}")),
+        ShimError::AlreadyExists(m) => ShimError::AlreadyExists(format!("{what}: {m}")),
+        ShimError::FailedPrecondition(m) => ShimError::FailedPrecondition(format!("{what}: {m}")),
+        ShimError::Unimplemented(m) => ShimError::Unimplemented(format!("{what}: {m}")),
+        ShimError::Internal(m) => ShimError::Internal(format!("{what}: {m}")),
     }
 }

@@ -5,7 +5,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use containerd_shim_protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskIO, TaskStart};
+use containerd_shim_protos::events::task::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskStart,
+};
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim_protos::protobuf::{MessageField, MessageFull};
@@ -30,10 +32,18 @@ pub enum Happened {
         pid: i32,
     },
     Exit {
+        exec_id: Option<String>,
         pid: i32,
         code: i32,
         at: SystemTime,
         reason: Option<String>,
+    },
+    ExecAdded {
+        exec_id: String,
+    },
+    ExecStarted {
+        exec_id: String,
+        pid: i32,
     },
     Delete {
         pid: i32,
@@ -111,13 +121,32 @@ fn log_form(what: &Happened) -> (Topic, EventDetail) {
             },
         ),
         Happened::Exit {
-            pid, code, reason, ..
+            exec_id,
+            pid,
+            code,
+            reason,
+            ..
         } => (
             Topic::TaskExit,
             EventDetail {
                 pid: Some(*pid),
+                exec_id: exec_id.clone(),
                 exit_status: Some(*code),
                 reason: reason.clone(),
+            },
+        ),
+        Happened::ExecAdded { exec_id } => (
+            Topic::ExecAdded,
+            EventDetail {
+                exec_id: Some(exec_id.clone()),
+                ..d
+            },
+        ),
+        Happened::ExecStarted { exec_id, pid } => (
+            Topic::ExecStarted,
+            EventDetail {
+                exec_id: Some(exec_id.clone()),
+                pid: Some(*pid),
                 ..d
             },
         ),
@@ -172,9 +201,15 @@ fn containerd_form(id: &str, what: &Happened) -> Option<Any> {
             pid: *pid as u32,
             ..Default::default()
         }),
-        Happened::Exit { pid, code, at, .. } => pack(&TaskExit {
+        Happened::Exit {
+            exec_id,
+            pid,
+            code,
+            at,
+            ..
+        } => pack(&TaskExit {
             container_id: id.clone(),
-            id,
+            id: exec_id.clone().unwrap_or(id),
             pid: *pid as u32,
             exit_status: *code as u32,
             exited_at: MessageField::some(timestamp(*at)),
@@ -186,6 +221,17 @@ fn containerd_form(id: &str, what: &Happened) -> Option<Any> {
             pid: *pid as u32,
             exit_status: *code as u32,
             exited_at: MessageField::some(timestamp(*at)),
+            ..Default::default()
+        }),
+        Happened::ExecAdded { exec_id } => pack(&TaskExecAdded {
+            container_id: id,
+            exec_id: exec_id.clone(),
+            ..Default::default()
+        }),
+        Happened::ExecStarted { exec_id, pid } => pack(&TaskExecStarted {
+            container_id: id,
+            exec_id: exec_id.clone(),
+            pid: *pid as u32,
             ..Default::default()
         }),
         // podshim's own topics have no containerd message.

@@ -21,16 +21,6 @@ pub struct TaskService {
 
 type R<T> = ttrpc::Result<T>;
 
-fn no_exec(exec_id: &str) -> Result<(), ShimError> {
-    if exec_id.is_empty() {
-        Ok(())
-    } else {
-        Err(ShimError::Unimplemented(format!(
-            "exec processes are not supported yet (exec id {exec_id:?})"
-        )))
-    }
-}
-
 fn unimplemented<T>(what: &str) -> R<T> {
     Err(ShimError::Unimplemented(format!("{what} is not supported by podshim yet")).into())
 }
@@ -71,8 +61,12 @@ impl Task for TaskService {
     }
 
     async fn start(&self, _ctx: &TtrpcContext, req: api::StartRequest) -> R<api::StartResponse> {
-        no_exec(&req.exec_id)?;
-        let pid = self.pod.start(&req.id).await?;
+        tracing::debug!(pod = %self.pod.id, request = "start", "{req:?}");
+        let pid = if req.exec_id.is_empty() {
+            self.pod.start(&req.id).await?
+        } else {
+            self.pod.exec_start(&req.id, &req.exec_id).await?
+        };
         Ok(api::StartResponse {
             pid: pid as u32,
             ..Default::default()
@@ -80,8 +74,26 @@ impl Task for TaskService {
     }
 
     async fn state(&self, _ctx: &TtrpcContext, req: api::StateRequest) -> R<api::StateResponse> {
-        no_exec(&req.exec_id)?;
-        let view = self.pod.task(&req.id)?.view();
+        tracing::debug!(pod = %self.pod.id, request = "state", "{req:?}");
+        if !req.exec_id.is_empty() {
+            let (exec, status, pid, exit) = self.pod.exec_view(&req.id, &req.exec_id)?;
+            return Ok(api::StateResponse {
+                id: req.id,
+                exec_id: req.exec_id,
+                pid: pid.max(0) as u32,
+                status: EnumOrUnknown::new(status_of(status)),
+                stdin: exec.stdio[0].clone(),
+                stdout: exec.stdio[1].clone(),
+                stderr: exec.stdio[2].clone(),
+                terminal: exec.terminal,
+                exit_status: exit.map(|e| e.code as u32).unwrap_or(0),
+                exited_at: exit.map(|e| timestamp(e.at)).into(),
+                ..Default::default()
+            });
+        }
+        let task = self.pod.task(&req.id)?;
+        let terminal = task.terminal;
+        let view = task.view();
         let r = view.record;
         Ok(api::StateResponse {
             id: r.id,
@@ -90,6 +102,7 @@ impl Task for TaskService {
             status: EnumOrUnknown::new(status_of(r.status)),
             stdout: r.stdout,
             stderr: r.stderr,
+            terminal,
             exit_status: view.exit.map(|e| e.code as u32).unwrap_or(0),
             exited_at: view.exit.map(|e| timestamp(e.at)).into(),
             ..Default::default()
@@ -97,9 +110,12 @@ impl Task for TaskService {
     }
 
     async fn wait(&self, _ctx: &TtrpcContext, req: api::WaitRequest) -> R<api::WaitResponse> {
-        no_exec(&req.exec_id)?;
-        let task = self.pod.task(&req.id)?;
-        let exit = task.wait().await;
+        tracing::debug!(pod = %self.pod.id, request = "wait", "{req:?}");
+        let exit = if req.exec_id.is_empty() {
+            self.pod.task(&req.id)?.wait().await
+        } else {
+            self.pod.exec_wait(&req.id, &req.exec_id).await?
+        };
         Ok(api::WaitResponse {
             exit_status: exit.code as u32,
             exited_at: MessageField::some(timestamp(exit.at)),
@@ -108,14 +124,23 @@ impl Task for TaskService {
     }
 
     async fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> R<Empty> {
-        no_exec(&req.exec_id)?;
-        self.pod.kill(&req.id, req.signal, req.all)?;
+        tracing::debug!(pod = %self.pod.id, request = "kill", "{req:?}");
+        if req.exec_id.is_empty() {
+            self.pod.kill(&req.id, req.signal, req.all)?;
+        } else {
+            let sig = crate::pod::signal_number(req.signal)?;
+            self.pod.exec_kill(&req.id, &req.exec_id, sig)?;
+        }
         Ok(Empty::new())
     }
 
     async fn delete(&self, _ctx: &TtrpcContext, req: api::DeleteRequest) -> R<api::DeleteResponse> {
-        no_exec(&req.exec_id)?;
-        let (pid, exit) = self.pod.delete(&req.id).await?;
+        tracing::debug!(pod = %self.pod.id, request = "delete", "{req:?}");
+        let (pid, exit) = if req.exec_id.is_empty() {
+            self.pod.delete(&req.id).await?
+        } else {
+            self.pod.exec_delete(&req.id, &req.exec_id).await?
+        };
         Ok(api::DeleteResponse {
             pid: pid.max(0) as u32,
             exit_status: exit.code as u32,
@@ -125,6 +150,7 @@ impl Task for TaskService {
     }
 
     async fn pids(&self, _ctx: &TtrpcContext, req: api::PidsRequest) -> R<api::PidsResponse> {
+        tracing::debug!(pod = %self.pod.id, request = "pids", "{req:?}");
         let processes = self
             .pod
             .pids(&req.id)?
@@ -163,16 +189,36 @@ impl Task for TaskService {
         Ok(Empty::new())
     }
 
-    async fn exec(&self, _ctx: &TtrpcContext, _req: api::ExecProcessRequest) -> R<Empty> {
-        unimplemented("Exec")
+    async fn exec(&self, _ctx: &TtrpcContext, req: api::ExecProcessRequest) -> R<Empty> {
+        tracing::debug!(pod = %self.pod.id, request = "exec", "{req:?}");
+        let spec = req
+            .spec
+            .as_ref()
+            .map(|a| a.value.as_slice())
+            .unwrap_or_default();
+        self.pod.exec_add(
+            &req.id,
+            &req.exec_id,
+            req.terminal,
+            [&req.stdin, &req.stdout, &req.stderr],
+            spec,
+        )?;
+        Ok(Empty::new())
     }
 
-    async fn resize_pty(&self, _ctx: &TtrpcContext, _req: api::ResizePtyRequest) -> R<Empty> {
-        unimplemented("ResizePty")
+    async fn resize_pty(&self, _ctx: &TtrpcContext, req: api::ResizePtyRequest) -> R<Empty> {
+        tracing::debug!(pod = %self.pod.id, request = "resize_pty", "{req:?}");
+        self.pod
+            .resize_pty(&req.id, &req.exec_id, req.width, req.height)?;
+        Ok(Empty::new())
     }
 
-    async fn close_io(&self, _ctx: &TtrpcContext, _req: api::CloseIORequest) -> R<Empty> {
-        unimplemented("CloseIO")
+    async fn close_io(&self, _ctx: &TtrpcContext, req: api::CloseIORequest) -> R<Empty> {
+        tracing::debug!(pod = %self.pod.id, request = "close_io", "{req:?}");
+        if req.stdin {
+            self.pod.close_io(&req.id, &req.exec_id)?;
+        }
+        Ok(Empty::new())
     }
 
     async fn update(&self, _ctx: &TtrpcContext, _req: api::UpdateTaskRequest) -> R<Empty> {

@@ -5,40 +5,57 @@
 use std::fs::{File, OpenOptions};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+
+use crate::io::IoHandle;
 use std::path::Path;
 
 use podshim_sys::spawn::ChildStdio;
 
 use crate::error::{Result, ShimError};
 
-/// Opens stdin, stdout and stderr. Empty means /dev/null.
-pub fn open(stdin: &str, stdout: &str, stderr: &str) -> Result<ChildStdio> {
-    Ok(ChildStdio {
-        stdin: open_in(stdin)?,
-        stdout: open_out(stdout)?,
-        stderr: open_out(stderr)?,
-    })
+/// Opens stdin, stdout and stderr for a process without a terminal.
+/// Empty means /dev/null. stdout and stderr go to the process directly; a
+/// stdin FIFO is fed through a pipe by the shim, so CloseIO can end it.
+pub fn open(stdin: &str, stdout: &str, stderr: &str) -> Result<(ChildStdio, IoHandle)> {
+    let (stdin, handle) = open_in(stdin)?;
+    Ok((
+        ChildStdio {
+            stdin,
+            stdout: open_out(stdout)?,
+            stderr: open_out(stderr)?,
+        },
+        handle,
+    ))
 }
 
-fn open_in(uri: &str) -> Result<Option<OwnedFd>> {
+fn open_in(uri: &str) -> Result<(Option<OwnedFd>, IoHandle)> {
     if uri.is_empty() {
-        return Ok(None);
+        return Ok((None, IoHandle::default()));
     }
     let path = local_path(uri)?;
-    let f = if is_fifo(path) {
-        // O_NONBLOCK so a FIFO with no writer yet does not block the open;
-        // the flag is cleared so the container reads normally.
-        let f = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-            .map_err(|e| io_err("stdin", path, e))?;
-        clear_nonblock(&f, path)?;
-        f
-    } else {
-        File::open(path).map_err(|e| io_err("stdin", path, e))?
-    };
-    Ok(Some(f.into()))
+    if is_fifo(path) {
+        let (fd, handle) = crate::io::stdin_pipe(&path.to_string_lossy())?;
+        return Ok((Some(fd), handle));
+    }
+    let f = File::open(path).map_err(|e| io_err("stdin", path, e))?;
+    Ok((Some(f.into()), IoHandle::default()))
+}
+
+/// Checks that the paths a terminal process will be connected to are
+/// usable, before anything is started.
+pub fn check_terminal(stdin: &str, stdout: &str, stderr: &str) -> Result<()> {
+    for uri in [stdin, stdout, stderr] {
+        if uri.is_empty() {
+            continue;
+        }
+        let path = local_path(uri)?;
+        if !is_fifo(path) {
+            return Err(ShimError::InvalidArgument(format!(
+                "stdio {uri}: a terminal needs FIFOs"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn open_out(uri: &str) -> Result<Option<OwnedFd>> {
@@ -88,16 +105,6 @@ fn is_fifo(path: &Path) -> bool {
     std::fs::metadata(path)
         .map(|m| m.file_type().is_fifo())
         .unwrap_or(false)
-}
-
-fn clear_nonblock(f: &File, path: &Path) -> Result<()> {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    use std::os::fd::AsRawFd;
-    let flags =
-        fcntl(f.as_raw_fd(), FcntlArg::F_GETFL).map_err(|e| io_err("stdin", path, e.into()))?;
-    let flags = OFlag::from_bits_truncate(flags) & !OFlag::O_NONBLOCK;
-    fcntl(f.as_raw_fd(), FcntlArg::F_SETFL(flags)).map_err(|e| io_err("stdin", path, e.into()))?;
-    Ok(())
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> ShimError {

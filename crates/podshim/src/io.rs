@@ -1,0 +1,199 @@
+//! Copy loops the shim runs for a process's stdio where the process cannot
+//! hold the supervisor's FIFO itself: stdin (so CloseIO can end it with an
+//! end of file) and the terminal (the pty master, both ways). All
+//! non-blocking; a slow or absent reader never blocks the shim.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::error::{Result, ShimError};
+
+/// What keeps a process's copied stdio going.
+#[derive(Default)]
+pub struct IoHandle {
+    /// Dropping it ends the stdin copy, which closes the process's stdin.
+    stdin: Option<oneshot::Sender<()>>,
+    output: Option<JoinHandle<()>>,
+    master: Option<Arc<AsyncFd<OwnedFd>>>,
+    /// CloseIO came; it may come before the copy is attached (a client
+    /// whose stdin ends at once closes it while Start is still running).
+    stdin_closed: bool,
+}
+
+impl IoHandle {
+    /// CloseIO: stop feeding stdin, so the process reads end of file.
+    pub fn close_stdin(&mut self) {
+        self.stdin_closed = true;
+        self.stdin.take();
+    }
+
+    /// Puts the copies of a started process in place, honouring a CloseIO
+    /// that came first.
+    pub fn attach(&mut self, new: IoHandle) {
+        let closed = self.stdin_closed;
+        *self = new;
+        if closed {
+            self.close_stdin();
+        }
+    }
+
+    /// The terminal output copy, to be awaited before an exit is told.
+    pub fn take_output(&mut self) -> Option<JoinHandle<()>> {
+        self.output.take()
+    }
+
+    /// ResizePty. A process without a terminal is refused; one that has
+    /// exited keeps its master until delete, so a late resize is harmless.
+    pub fn resize(&self, width: u32, height: u32) -> Result<()> {
+        let master = self
+            .master
+            .as_ref()
+            .ok_or_else(|| ShimError::FailedPrecondition("the process has no terminal".into()))?;
+        let clamp = |v: u32| v.min(u16::MAX as u32) as u16;
+        podshim_sys::tty::set_window_size(master.get_ref().as_fd(), clamp(height), clamp(width))?;
+        Ok(())
+    }
+}
+
+/// Waits (bounded) until the terminal output is copied out, so that an exit
+/// is told after the last byte the process wrote.
+pub async fn drain(output: Option<JoinHandle<()>>) {
+    if let Some(t) = output {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), t).await;
+    }
+}
+
+fn fifo_err(path: &str, e: std::io::Error) -> ShimError {
+    ShimError::InvalidArgument(format!("stdio {path}: {e}"))
+}
+
+/// Opens a stdin FIFO read-write: the open never blocks, and the shim never
+/// sees end of file before CloseIO says so.
+fn open_stdin_fifo(path: &str) -> Result<pipe::Receiver> {
+    pipe::OpenOptions::new()
+        .read_write(true)
+        .open_receiver(Path::new(path))
+        .map_err(|e| fifo_err(path, e))
+}
+
+/// Feeds a stdin FIFO into a pipe whose read end the process gets.
+pub fn stdin_pipe(path: &str) -> Result<(OwnedFd, IoHandle)> {
+    let mut fifo = open_stdin_fifo(path)?;
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| ShimError::Internal(format!("pipe: {e}")))?;
+    let mut sender =
+        pipe::Sender::from_owned_fd(w).map_err(|e| ShimError::Internal(format!("pipe: {e}")))?;
+    let (stop_tx, mut stop) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            let n = tokio::select! {
+                _ = &mut stop => return,
+                n = fifo.read(&mut buf) => n,
+            };
+            match n {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if sender.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    Ok((
+        r,
+        IoHandle {
+            stdin: Some(stop_tx),
+            ..Default::default()
+        },
+    ))
+}
+
+/// Connects a terminal master to the supervisor's FIFOs: stdin -> master,
+/// master -> stdout.
+pub fn terminal(master: OwnedFd, stdin: &str, stdout: &str) -> Result<IoHandle> {
+    podshim_sys::tty::set_nonblocking(master.as_fd())?;
+    // The safe constructor is deprecated because a borrowed raw fd could be
+    // closed while registered; an OwnedFd moved in cannot be.
+    #[allow(deprecated)]
+    let master =
+        Arc::new(AsyncFd::new(master).map_err(|e| ShimError::Internal(format!("pty: {e}")))?);
+    let mut handle = IoHandle {
+        master: Some(master.clone()),
+        ..Default::default()
+    };
+    if !stdin.is_empty() {
+        let mut fifo = open_stdin_fifo(stdin)?;
+        let (stop_tx, mut stop) = oneshot::channel::<()>();
+        handle.stdin = Some(stop_tx);
+        let m = master.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let n = tokio::select! {
+                    _ = &mut stop => return,
+                    n = fifo.read(&mut buf) => n,
+                };
+                match n {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if write_all(&m, &buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    if !stdout.is_empty() {
+        let mut out = pipe::OpenOptions::new()
+            .read_write(true)
+            .open_sender(Path::new(stdout))
+            .map_err(|e| fifo_err(stdout, e))?;
+        let m = master;
+        handle.output = Some(tokio::spawn(async move {
+            let mut buf = vec![0u8; 32 * 1024];
+            // EIO once the last holder of the slave side is gone.
+            while let Ok(n) = read(&m, &mut buf).await {
+                if n == 0 || out.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    Ok(handle)
+}
+
+async fn read(fd: &AsyncFd<OwnedFd>, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        let mut guard = fd.readable().await?;
+        match guard.try_io(|inner| {
+            nix::unistd::read(inner.get_ref().as_raw_fd(), buf).map_err(std::io::Error::from)
+        }) {
+            Ok(r) => return r,
+            Err(_would_block) => continue,
+        }
+    }
+}
+
+async fn write_all(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        let mut guard = fd.writable().await?;
+        match guard
+            .try_io(|inner| nix::unistd::write(inner.get_ref(), data).map_err(std::io::Error::from))
+        {
+            Ok(Ok(n)) => data = &data[n..],
+            Ok(Err(e)) => return Err(e),
+            Err(_would_block) => continue,
+        }
+    }
+    Ok(())
+}

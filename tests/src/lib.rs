@@ -3,6 +3,8 @@
 //! leak check run after every test (no process, mount, namespace pin,
 //! socket or state directory of the test's may remain).
 
+pub mod containerd;
+
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -192,6 +194,12 @@ impl TestEnv {
         dir
     }
 
+    /// Remembers a network namespace whose processes must all be gone when
+    /// the test ends.
+    pub fn track_netns(&mut self, inode: u64) {
+        self.netns.push(inode);
+    }
+
     /// `podctl run`, remembering the pod's network namespace for the leak check.
     pub fn run_pod(&mut self, dir: &Path) -> String {
         let id = self
@@ -252,9 +260,12 @@ impl TestEnv {
     /// Everything of this test's still on the machine.
     pub fn leaks(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let ns_dir = self.root.join("podctl");
-        if let Ok(rd) = std::fs::read_dir(&ns_dir) {
-            for e in rd.flatten() {
+        for ns in std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for e in std::fs::read_dir(ns.path()).into_iter().flatten().flatten() {
                 out.push(format!("state directory {}", e.path().display()));
             }
         }

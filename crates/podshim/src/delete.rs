@@ -30,11 +30,14 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
         Some(b) => PathBuf::from(b),
         None => std::env::current_dir().context("current directory")?,
     };
-    let group = Bundle::load(&bundle_dir)
-        .map(|b| b.group_key(flags.id.as_str()))
-        .unwrap_or_else(|_| flags.id.to_string());
+    let root = StateRoot::from_env();
+    let group = match Bundle::load(&bundle_dir) {
+        Ok(b) => b.group_key(flags.id.as_str()),
+        // The bundle may be gone already: find the pod holding the task.
+        Err(_) => find_pod(&root, flags).unwrap_or_else(|| flags.id.to_string()),
+    };
     let pod = Id::new(&group)?;
-    let paths = StateRoot::from_env().pod(&flags.namespace, &pod);
+    let paths = root.pod(&flags.namespace, &pod);
     let mut pid = 0;
     let mut code = KILLED;
 
@@ -80,6 +83,21 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
         .write_all(&bytes)
         .context("write DeleteResponse")?;
     Ok(())
+}
+
+/// The pod of the namespace that is, or holds, task `flags.id`.
+fn find_pod(root: &StateRoot, flags: &Flags) -> Option<String> {
+    let pods = root.list_pods(&flags.namespace).ok()?;
+    pods.iter()
+        .find(|p| **p == flags.id)
+        .or_else(|| {
+            pods.iter().find(|p| {
+                root.pod(&flags.namespace, p)
+                    .container_dir(&flags.id)
+                    .exists()
+            })
+        })
+        .map(|p| p.to_string())
 }
 
 fn kill_if_alive(stamp: &ProcessStamp) {

@@ -1,0 +1,140 @@
+//! A private containerd for tests: its own socket, root, state and config,
+//! with podshim installed as the runtime `io.containerd.podshim.v1` through
+//! a PATH entry of the test's own. Started and stopped by the test.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::TestEnv;
+
+/// The runtime name containerd resolves to `containerd-shim-podshim-v1`.
+pub const RUNTIME: &str = "io.containerd.podshim.v1";
+
+pub struct Containerd {
+    pub dir: PathBuf,
+    pub address: String,
+    child: Option<Child>,
+}
+
+fn need(bin: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).exists()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{bin} is not installed: `make test` installs it (hack/deps.sh)"
+    );
+}
+
+impl Containerd {
+    /// Starts containerd for `env`; podshim's state goes to the env's root.
+    pub fn start(env: &TestEnv) -> Containerd {
+        need("containerd");
+        need("ctr");
+        let dir = PathBuf::from(format!(
+            "/tmp/podshim-ctd-{}-{}",
+            env.name,
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        std::os::unix::fs::symlink(env.podshim(), dir.join("bin/containerd-shim-podshim-v1"))
+            .unwrap();
+        let address = dir.join("containerd.sock").to_string_lossy().into_owned();
+        let config = format!(
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{address}\"\n[ttrpc]\n  address = \"{address}.ttrpc\"\n",
+            d = dir.display()
+        );
+        std::fs::write(dir.join("config.toml"), config).unwrap();
+        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+        let path = format!(
+            "{}:{}",
+            dir.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .env("PATH", path)
+            .env("PODSHIM_ROOT", &env.root)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start containerd");
+        let c = Containerd {
+            dir,
+            address,
+            child: Some(child),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !c.ctr(&["version"]).status.success() {
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not come up: {}",
+                c.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        c
+    }
+
+    /// Runs `ctr -a ADDRESS args...`.
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        Command::new("ctr")
+            .arg("-a")
+            .arg(&self.address)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ctr")
+    }
+
+    /// A ctr command line for use under `script` (a terminal) or a shell.
+    pub fn ctr_cmdline(&self, args: &str) -> String {
+        format!("ctr -a {} {args}", self.address)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
+    }
+
+    /// Stops containerd and removes its directory; containers must have
+    /// been removed by the test.
+    pub fn stop(mut self) {
+        let left =
+            String::from_utf8_lossy(&self.ctr(&["containers", "list", "-q"]).stdout).into_owned();
+        self.shutdown();
+        assert!(
+            left.trim().is_empty(),
+            "containers left in containerd: {left}"
+        );
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,295 @@
+//! containerd 1.6 drives podshim as the runtime io.containerd.podshim.v1,
+//! through ctr, as a user would: output and exit codes, exec with stdin and
+//! a terminal, events in order, and a pod made of annotated containers in
+//! one shim. A private containerd per test; nothing left behind.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use podshim_tests::containerd::{Containerd, RUNTIME};
+use podshim_tests::*;
+
+fn rootfs() -> String {
+    test_rootfs().to_string_lossy().into_owned()
+}
+
+fn run_args<'a>(rootfs: &'a str, extra: &[&'a str], id: &'a str, cmd: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["run", "--runtime", RUNTIME, "--rootfs"];
+    v.extend_from_slice(extra);
+    v.push(rootfs);
+    v.push(id);
+    v.extend_from_slice(cmd);
+    v
+}
+
+fn remove(ctd: &Containerd, id: &str) {
+    let _ = ctd.ctr(&["task", "kill", "-s", "KILL", id]);
+    for _ in 0..100 {
+        if ctd.ctr(&["task", "rm", id]).status.success() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = ctd.ctr(&["containers", "rm", id]);
+    assert!(
+        out.status.success(),
+        "ctr containers rm {id}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn ctr_run_returns_output_and_exit_codes() {
+    let env = TestEnv::new("ctrrun");
+    let ctd = Containerd::start(&env);
+    let r = rootfs();
+    let out = ctd.ctr(&run_args(
+        &r,
+        &["--rm"],
+        "hello",
+        &["echo", "hi from podshim"],
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "hi from podshim"
+    );
+    let out = ctd.ctr(&run_args(&r, &["--rm"], "three", &["sh", "-c", "exit 3"]));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ctd.stop();
+    env.finish();
+}
+
+#[test]
+fn ctr_exec_exit_codes_stdin_and_terminal() {
+    let env = TestEnv::new("ctrexec");
+    let ctd = Containerd::start(&env);
+    let r = rootfs();
+    let out = ctd.ctr(&run_args(&r, &["-d"], "box", &["sleep", "1000"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = ctd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        "box",
+        "sh",
+        "-c",
+        "echo exec-out; exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "exec-out");
+
+    // The exec shares the container's pid namespace: it sees pid 1.
+    let out = ctd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e2",
+        "box",
+        "cat",
+        "/proc/1/cmdline",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .replace('\0', " ")
+            .trim(),
+        "sleep 1000"
+    );
+
+    // stdin reaches the exec and its end reaches it too (CloseIO).
+    let mut child = Command::new("ctr")
+        .args([
+            "-a",
+            &ctd.address,
+            "task",
+            "exec",
+            "--exec-id",
+            "e3",
+            "box",
+            "cat",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"through stdin\n").unwrap();
+    }
+    let out = wait_output(child, Duration::from_secs(10));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "through stdin");
+
+    // A terminal exec answers a command, with the caller's window size.
+    let cmd = format!(
+        "stty rows 33 cols 111; {} task exec -t --exec-id e4 box sh -c 'sleep 0.3; tty; stty size; exit 5'",
+        ctd.ctr_cmdline("")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    assert!(text.contains("/dev/pts/"), "no tty in the exec: {text}");
+    assert!(
+        text.contains("33 111"),
+        "window size did not follow: {text}"
+    );
+
+    let ps = String::from_utf8_lossy(&ctd.ctr(&["task", "ps", "box"]).stdout).into_owned();
+    assert!(
+        ps.lines().count() >= 2,
+        "ctr task ps lists no process: {ps}"
+    );
+    remove(&ctd, "box");
+    ctd.stop();
+    env.finish();
+}
+
+fn wait_output(child: std::process::Child, limit: Duration) -> std::process::Output {
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &id.to_string()])
+                .status();
+            panic!("command did not finish within {limit:?}");
+        }
+    }
+}
+
+#[test]
+fn ctr_events_come_in_order() {
+    let env = TestEnv::new("ctrevents");
+    let ctd = Containerd::start(&env);
+    let events = Command::new("ctr")
+        .args(["-a", &ctd.address, "events"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let r = rootfs();
+    let out = ctd.ctr(&run_args(&r, &["--rm"], "evt", &["sh", "-c", "exit 4"]));
+    assert_eq!(out.status.code(), Some(4));
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = Command::new("kill")
+        .args(["-TERM", &events.id().to_string()])
+        .status();
+    let out = events.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let topics: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\"evt\"") && l.contains("/tasks/"))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+        .collect();
+    assert_eq!(
+        topics,
+        vec![
+            "/tasks/create",
+            "/tasks/start",
+            "/tasks/exit",
+            "/tasks/delete"
+        ],
+        "{text}"
+    );
+    let exit = text.lines().find(|l| l.contains("/tasks/exit")).unwrap();
+    assert!(exit.contains("\"exit_status\":4"), "{exit}");
+    ctd.stop();
+    env.finish();
+}
+
+#[test]
+fn annotated_containers_form_one_pod_in_one_shim() {
+    let mut env = TestEnv::new("ctrpod");
+    let ctd = Containerd::start(&env);
+    let r = rootfs();
+    let sandbox = [
+        "--annotation",
+        "io.kubernetes.cri.container-type=sandbox",
+        "--annotation",
+        "io.kubernetes.cri.sandbox-id=pod1",
+        "-d",
+    ];
+    let out = ctd.ctr(&run_args(&r, &sandbox, "pod1", &["sleep", "1000"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let member = [
+        "--annotation",
+        "io.kubernetes.cri.container-type=container",
+        "--annotation",
+        "io.kubernetes.cri.sandbox-id=pod1",
+        "-d",
+    ];
+    for id in ["c1", "c2"] {
+        let out = ctd.ctr(&run_args(&r, &member, id, &["sleep", "1000"]));
+        assert!(
+            out.status.success(),
+            "{id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let pid_of = |id: &str| -> i32 {
+        let out = String::from_utf8_lossy(&ctd.ctr(&["task", "ls"]).stdout).into_owned();
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or_else(|| panic!("{id} not in ctr task ls: {out}"))
+    };
+    let pause = pid_of("pod1");
+    env.track_netns(ns_inode(pause, "net"));
+    let (c1, c2) = (pid_of("c1"), pid_of("c2"));
+    for ns in ["net", "ipc", "uts"] {
+        assert_eq!(ns_inode(c1, ns), ns_inode(pause, ns), "{ns}");
+        assert_eq!(ns_inode(c2, ns), ns_inode(pause, ns), "{ns}");
+    }
+    for ns in ["pid", "mnt"] {
+        assert_ne!(ns_inode(c1, ns), ns_inode(c2, ns), "{ns}");
+        assert_ne!(ns_inode(c1, ns), ns_inode(pause, ns), "{ns}");
+    }
+    // One shim serves the three tasks: all are its children.
+    let parent = |pid: i32| -> i32 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        stat[stat.rfind(')').unwrap() + 1..]
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(parent(c1), parent(pause));
+    assert_eq!(parent(c2), parent(pause));
+    let shim = parent(pause);
+    assert!(std::fs::read_to_string(format!("/proc/{shim}/cmdline"))
+        .unwrap()
+        .contains("serve"));
+
+    for id in ["c1", "c2", "pod1"] {
+        remove(&ctd, id);
+    }
+    ctd.stop();
+    env.finish();
+}

@@ -170,13 +170,27 @@ impl TestEnv {
 
     /// Writes a pod directory with one bundle per (name, spec).
     pub fn write_pod(&self, id: &str, hostname: &str, containers: &[(&str, Value)]) -> PathBuf {
+        self.write_pod_with(id, hostname, containers, json!({}))
+    }
+
+    /// As [`write_pod`](Self::write_pod), with more pod.json fields.
+    pub fn write_pod_with(
+        &self,
+        id: &str,
+        hostname: &str,
+        containers: &[(&str, Value)],
+        extra: Value,
+    ) -> PathBuf {
         let dir = self.work.join(id.replace('/', "_"));
         std::fs::create_dir_all(&dir).unwrap();
         let entries: Vec<Value> = containers
             .iter()
             .map(|(n, _)| json!({"name": n, "bundle": n}))
             .collect();
-        let manifest = json!({"id": id, "hostname": hostname, "containers": entries});
+        let mut manifest = json!({"id": id, "hostname": hostname, "containers": entries});
+        if let (Some(m), Some(e)) = (manifest.as_object_mut(), extra.as_object()) {
+            m.extend(e.clone());
+        }
         std::fs::write(
             dir.join("pod.json"),
             serde_json::to_vec_pretty(&manifest).unwrap(),

@@ -293,3 +293,91 @@ fn rm_takes_down_running_containers_and_leaves_nothing() {
     assert!(env.leaks().is_empty(), "{:?}", env.leaks());
     env.finish();
 }
+
+/// The host pid of `pid` as seen inside its own pid namespace (NSpid's last).
+fn inner_pid(pid: i32) -> i32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("NSpid:")).unwrap();
+    line.split_whitespace().last().unwrap().parse().unwrap()
+}
+
+fn zombies_in_pid_ns(inode: u64) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| {
+            std::fs::metadata(format!("/proc/{p}/ns/pid"))
+                .map(|m| std::os::unix::fs::MetadataExt::ino(&m) == inode)
+                .unwrap_or(false)
+        })
+        .filter(|&p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            podshim_types::ProcessStamp::parse_state(&stat) == Some('Z')
+        })
+        .collect()
+}
+
+#[test]
+fn pid_namespace_modes_pod_container_and_node() {
+    let mut env = TestEnv::new("pidmodes");
+    // POD mode: one pid namespace, the pause is its pid 1 and reaps the
+    // orphans containers leave.
+    let orphaner = "for i in 1 2 3 4 5; do (sleep 0.1 &); done; exec sleep 1000";
+    let dir = env.write_pod_with(
+        "sharedpid",
+        "sharedpid",
+        &[
+            ("a", container_spec(&["sh", "-c", orphaner])),
+            ("b", container_spec(&["sleep", "1000"])),
+        ],
+        serde_json::json!({"share_pid_namespace": true}),
+    );
+    let pod = env.run_pod(&dir);
+    let pause = env.pod_record(&pod).pause.unwrap().pid;
+    assert_eq!(
+        inner_pid(pause),
+        1,
+        "the pause is not pid 1 of the pod's pid namespace"
+    );
+    let pidns = ns_inode(pause, "pid");
+    for c in ["a", "b"] {
+        let pid = env.container_record(&pod, c).pid;
+        assert_eq!(
+            ns_inode(pid, "pid"),
+            pidns,
+            "{c} is not in the pod's pid namespace"
+        );
+        assert_ne!(inner_pid(pid), 1);
+    }
+    assert_ne!(pidns, ns_inode(std::process::id() as i32, "pid"));
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        zombies_in_pid_ns(pidns),
+        Vec::<i32>::new(),
+        "the pause left zombies"
+    );
+    env.podctl_ok(&["rm", "--timeout", "0.2", &pod]);
+
+    // CONTAINER mode (the default) and NODE mode (no pid namespace listed).
+    let mut node = container_spec(&["sleep", "1000"]);
+    node["linux"]["namespaces"] = serde_json::json!([{"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}]);
+    let dir = env.write_pod(
+        "modes",
+        "modes",
+        &[("own", container_spec(&["sleep", "1000"])), ("node", node)],
+    );
+    let pod = env.run_pod(&dir);
+    let own = env.container_record(&pod, "own").pid;
+    let node = env.container_record(&pod, "node").pid;
+    let host = ns_inode(std::process::id() as i32, "pid");
+    assert_eq!(inner_pid(own), 1);
+    assert_ne!(ns_inode(own, "pid"), host);
+    assert_eq!(
+        ns_inode(node, "pid"),
+        host,
+        "NODE mode is not the host's pid namespace"
+    );
+    env.podctl_ok(&["rm", "--timeout", "0.2", &pod]);
+    env.finish();
+}

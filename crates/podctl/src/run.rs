@@ -55,24 +55,28 @@ pub fn run(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
             .with_context(|| format!("create {}", sandbox_dir.display()))?;
         write_json(&sandbox_dir.join("config.json"), &sandbox_spec(&m))?;
         write_json(&bdir.join(MANIFEST_COPY), &serde_json::to_value(&m)?)?;
+        let address = shim::start(c, &m.id, &sandbox_dir)?;
+        let s = Shim::connect(&address)?;
+        let pause = s
+            .create(m.id.as_str(), &sandbox_dir, "", "")
+            .with_context(|| format!("create sandbox {}", m.id))?;
+        s.start(m.id.as_str())
+            .with_context(|| format!("start sandbox {}", m.id))?;
+
+        // As containerd's CRI does: a shared pid namespace is named by the
+        // pause's /proc path, which exists only now.
+        let shared_pid = m
+            .share_pid_namespace
+            .then(|| format!("/proc/{pause}/ns/pid"));
         let mut prepared = Vec::new();
         for (entry, src, spec) in bundles {
             let id = m.task_id(&entry.name)?;
             let out = bdir.join(entry.name.as_str());
             fs::create_dir_all(&out).with_context(|| format!("create {}", out.display()))?;
-            write_json(
-                &out.join("config.json"),
-                &member_spec(spec, &src, &m, &entry.name)?,
-            )?;
+            let spec = member_spec(spec, &src, &m, &entry.name, shared_pid.as_deref())?;
+            write_json(&out.join("config.json"), &spec)?;
             prepared.push((id, out));
         }
-
-        let address = shim::start(c, &m.id, &sandbox_dir)?;
-        let s = Shim::connect(&address)?;
-        s.create(m.id.as_str(), &sandbox_dir, "", "")
-            .with_context(|| format!("create sandbox {}", m.id))?;
-        s.start(m.id.as_str())
-            .with_context(|| format!("start sandbox {}", m.id))?;
         for (id, bundle) in &prepared {
             let log = format!("file://{}", paths.container_log(id).display());
             s.create(id.as_str(), bundle, &log, &log)
@@ -118,8 +122,16 @@ fn write_json(path: &Path, v: &Value) -> anyhow::Result<()> {
 }
 
 /// The sandbox's bundle: the pod's hostname and new net, ipc and uts
-/// namespaces, as containerd's CRI writes it.
+/// namespaces (and pid, when shared), as containerd's CRI writes it.
 fn sandbox_spec(m: &PodManifest) -> Value {
+    let mut namespaces = vec![
+        json!({"type": "network"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+    ];
+    if m.share_pid_namespace {
+        namespaces.push(json!({"type": "pid"}));
+    }
     json!({
         "ociVersion": "1.0.2",
         "hostname": m.hostname(),
@@ -129,13 +141,29 @@ fn sandbox_spec(m: &PodManifest) -> Value {
             ann::SANDBOX_ID: m.id.as_str(),
             ann::SANDBOX_NAME: m.id.as_str(),
         },
-        "linux": {"namespaces": [{"type": "network"}, {"type": "ipc"}, {"type": "uts"}]}
+        "linux": {"namespaces": namespaces}
     })
 }
 
-/// A member's bundle: its own config.json with the pod annotations and an
-/// absolute rootfs path.
-fn member_spec(mut spec: Value, src: &Path, m: &PodManifest, name: &Id) -> anyhow::Result<Value> {
+/// A member's bundle: its own config.json with the pod annotations, an
+/// absolute rootfs path, and the pod's pid namespace when it is shared.
+fn member_spec(
+    mut spec: Value,
+    src: &Path,
+    m: &PodManifest,
+    name: &Id,
+    shared_pid: Option<&str>,
+) -> anyhow::Result<Value> {
+    if let Some(path) = shared_pid {
+        let list = spec
+            .pointer_mut("/linux/namespaces")
+            .and_then(|n| n.as_array_mut());
+        for ns in list.into_iter().flatten() {
+            if ns.get("type").and_then(|t| t.as_str()) == Some("pid") {
+                ns["path"] = json!(path);
+            }
+        }
+    }
     let src = fs::canonicalize(src).with_context(|| format!("bundle {}", src.display()))?;
     let root = spec
         .get_mut("root")

@@ -86,6 +86,12 @@ pub struct NsFile {
     file: File,
 }
 
+impl NsFile {
+    pub fn kind(&self) -> NsKind {
+        self.kind
+    }
+}
+
 /// Opens a namespace path for a later [`join`]. Opening everything before
 /// joining anything keeps the paths meaningful.
 pub fn open(kind: NsKind, path: &str) -> Result<NsFile, SysError> {

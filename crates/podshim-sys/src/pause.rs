@@ -2,6 +2,11 @@
 //! net, IPC and UTS namespaces, sets the hostname, brings `lo` up, pins the
 //! namespaces under `P/ns/`, reports ready, then sleeps in sigwait: it reaps
 //! any child it inherits and exits 0 on SIGTERM or SIGINT.
+//!
+//! When the sandbox asks for a pid namespace (Kubernetes'
+//! shareProcessNamespace, CRI's POD mode), the pause forks after pinning:
+//! the child is pid 1 of the pod's pid namespace and reaps every orphan of
+//! the pod's containers; the parent reports its pid and exits.
 
 use std::path::Path;
 
@@ -33,25 +38,50 @@ pub fn run() -> i32 {
     if set.thread_block().is_err() {
         return 2;
     }
-    match setup(&mut chan) {
-        Ok(()) => {
-            if chan.send(&Report::Ready).is_err() {
-                return 2;
+    let forks = match setup(&mut chan) {
+        Ok(forks) => forks,
+        Err((stage, e)) => return fail(&mut chan, stage, &e),
+    };
+    if forks {
+        let (gate_r, gate_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+            Ok(p) => p,
+            Err(e) => return fail(&mut chan, "fork", &SysError::os("pipe", "gate", e)),
+        };
+        // SAFETY: this process is a fresh exec of our binary and has never
+        // started a thread, so the child may run arbitrary code after fork.
+        match unsafe { nix::unistd::fork() } {
+            Err(e) => return fail(&mut chan, "fork", &SysError::os("fork", "pause", e)),
+            Ok(nix::unistd::ForkResult::Parent { child }) => {
+                let sent = chan.send(&Report::Child {
+                    pid: child.as_raw(),
+                });
+                drop(gate_w);
+                return i32::from(sent.is_err()) * 2;
+            }
+            Ok(nix::unistd::ForkResult::Child) => {
+                drop(gate_w);
+                let _ = std::io::Read::read(&mut std::fs::File::from(gate_r), &mut [0u8; 1]);
             }
         }
-        Err((stage, e)) => {
-            let _ = chan.send(&Report::Error {
-                stage: stage.to_string(),
-                message: e.to_string(),
-            });
-            return 1;
-        }
+    }
+    if chan.send(&Report::Ready).is_err() {
+        return 2;
     }
     drop(chan);
     wait_for_end(&set)
 }
 
-fn setup(chan: &mut Channel) -> Result<(), (&'static str, SysError)> {
+fn fail(chan: &mut Channel, stage: &str, e: &SysError) -> i32 {
+    let _ = chan.send(&Report::Error {
+        stage: stage.to_string(),
+        message: e.to_string(),
+    });
+    1
+}
+
+/// Enters the namespaces and pins them; true when a pid namespace was
+/// entered or made, so the caller must fork the real pause into it.
+fn setup(chan: &mut Channel) -> Result<bool, (&'static str, SysError)> {
     let cfg: PauseConfig = match chan.recv() {
         Ok(Some(c)) => c,
         Ok(None) => {
@@ -69,13 +99,16 @@ fn setup(chan: &mut Channel) -> Result<(), (&'static str, SysError)> {
     let mut fresh = Vec::new();
     for req in &cfg.namespaces {
         let kind = NsKind::parse(&req.kind)
-            .filter(|k| matches!(k, NsKind::Net | NsKind::Ipc | NsKind::Uts))
+            .filter(|k| matches!(k, NsKind::Net | NsKind::Ipc | NsKind::Uts | NsKind::Pid))
             .ok_or_else(|| {
                 (
                     "namespaces",
                     SysError::spec(
                         "linux.namespaces",
-                        format!("the pause holds only net, ipc and uts, not {:?}", req.kind),
+                        format!(
+                            "the pause holds only net, ipc, uts and pid, not {:?}",
+                            req.kind
+                        ),
                     ),
                 )
             })?;
@@ -102,7 +135,8 @@ fn setup(chan: &mut Channel) -> Result<(), (&'static str, SysError)> {
     for kind in [NsKind::Net, NsKind::Ipc, NsKind::Uts] {
         ns::pin_self(kind, &pin_dir.join(kind.proc_name())).map_err(|e| ("pin", e))?;
     }
-    Ok(())
+    let pid_joined = joins.iter().any(|j| j.kind() == NsKind::Pid);
+    Ok(pid_joined || fresh.contains(&NsKind::Pid))
 }
 
 fn wait_for_end(set: &SigSet) -> i32 {

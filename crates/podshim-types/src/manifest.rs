@@ -18,6 +18,11 @@ pub struct PodManifest {
     pub hostname: Option<String>,
     /// Containers in start order.
     pub containers: Vec<ContainerEntry>,
+    /// One pid namespace for the whole pod, whose pid 1 is the pause
+    /// (Kubernetes' shareProcessNamespace). Containers whose spec lists a
+    /// pid namespace join it; without the option each has its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub share_pid_namespace: bool,
 }
 
 /// One container of a pod.

@@ -190,7 +190,9 @@ impl Bundle {
     }
 
     /// The sandbox's net/ipc/uts: joined when the spec gives a path (as
-    /// containerd's CRI does for a netns it made), new otherwise.
+    /// containerd's CRI does for a netns it made), new otherwise. A pid
+    /// namespace in the sandbox spec (CRI's POD mode, Kubernetes'
+    /// shareProcessNamespace) makes the pause pid 1 of the pod's own.
     pub fn sandbox_namespaces(&self) -> Result<Vec<NsRequest>> {
         let list = self
             .spec
@@ -210,6 +212,15 @@ impl Bundle {
                 kind: kind.to_string(),
                 path,
             });
+        }
+        for ns in &list {
+            if kind_name(ns.typ())? == "pid" {
+                let path = ns.path().as_ref().map(|p| p.to_string_lossy().into_owned());
+                out.push(NsRequest {
+                    kind: "pid".into(),
+                    path,
+                });
+            }
         }
         Ok(out)
     }

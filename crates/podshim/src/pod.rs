@@ -363,8 +363,8 @@ impl Pod {
         std::fs::create_dir_all(&ns_dir)
             .map_err(|e| ShimError::Internal(format!("{}: {e}", ns_dir.display())))?;
         let Spawned {
-            pid,
-            pidfd,
+            mut pid,
+            mut pidfd,
             mut channel,
         } = spawn_child("pause", &["--pod", self.id.as_str()], Default::default())?;
         let cfg = PauseConfig {
@@ -373,10 +373,29 @@ impl Pod {
             hostname: bundle.spec.hostname().clone(),
             pin_dir: ns_dir.to_string_lossy().into_owned(),
         };
-        let outcome = match channel.send(&cfg).await {
+        let mut outcome = match channel.send(&cfg).await {
             Ok(()) => channel.recv::<Report>().await,
             Err(e) => Err(e),
         };
+        // With a pid namespace the pause forks: the child is the real pause.
+        if let Ok(Some(Report::Child { pid: child })) = outcome {
+            let _ = wait_exit(pidfd).await;
+            match proc::pidfd_open(child) {
+                Ok(fd) => {
+                    pid = child;
+                    pidfd = fd;
+                    outcome = channel.recv::<Report>().await;
+                }
+                Err(e) => {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(child),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                    self.unpin_namespaces();
+                    return Err(e.into());
+                }
+            }
+        }
         let failure = match outcome {
             Ok(Some(Report::Ready)) => return Ok((pid, pidfd)),
             Ok(Some(Report::Error { stage, message })) => {

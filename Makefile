@@ -7,6 +7,7 @@ PREFIX       ?= /usr/local
 HOST_TARGET  := x86_64-unknown-linux-gnu
 PODPROBE     := target/$(HOST_TARGET)/release/podprobe
 TEST_ROOTFS  := build/test-rootfs
+TEST_IMAGE   := build/test-image.tar
 
 .PHONY: all build build-debug deps podprobe rootfs test e2e lint install uninstall clean
 
@@ -28,10 +29,12 @@ podprobe:
 rootfs: deps podprobe
 	bash hack/bundles-rootfs.sh $(PODPROBE)
 	bash hack/mkrootfs.sh $(TEST_ROOTFS) $(PODPROBE)
+	bash hack/mkimage.sh $(TEST_ROOTFS) docker.io/podshim/test:1 $(TEST_IMAGE)
 
 # Unit tests and the root integration tests (tests/). Must run as root.
 test: deps build-debug rootfs
 	PODSHIM_BIN_DIR=$(CURDIR)/target/debug PODSHIM_TEST_ROOTFS=$(CURDIR)/$(TEST_ROOTFS) \
+		PODSHIM_TEST_IMAGE=$(CURDIR)/$(TEST_IMAGE) \
 		$(CARGO) test --workspace
 
 # Runs every sample pod in bundles/ with the release binaries and checks it.

@@ -11,6 +11,9 @@ use crate::TestEnv;
 /// The runtime name containerd resolves to `containerd-shim-podshim-v1`.
 pub const RUNTIME: &str = "io.containerd.podshim.v1";
 
+/// The name the test image is imported under.
+pub const TEST_IMAGE_NAME: &str = "docker.io/podshim/test:1";
+
 pub struct Containerd {
     pub dir: PathBuf,
     pub address: String,
@@ -28,8 +31,58 @@ fn need(bin: &str) {
 }
 
 impl Containerd {
-    /// Starts containerd for `env`; podshim's state goes to the env's root.
+    /// Starts containerd for `env` without its CRI plugin; podshim's state
+    /// goes to the env's root.
     pub fn start(env: &TestEnv) -> Containerd {
+        Self::start_with(
+            env,
+            "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n",
+            |_| String::new(),
+        )
+    }
+
+    /// Starts containerd with its CRI plugin: podshim as the default runtime
+    /// (handler `podshim`), CNI from Debian's plugins with a bridge network
+    /// of the test's own (named `bridge`, on `subnet`), and the test image
+    /// imported, also as the sandbox image.
+    pub fn start_cri(env: &TestEnv, bridge: &str, subnet: &str) -> Containerd {
+        need("containerd");
+        let image = crate::test_image();
+        let c = Self::start_with(env, "", |dir| {
+            let cni = dir.join("cni");
+            std::fs::create_dir_all(&cni).unwrap();
+            let conf = format!(
+                r#"{{"cniVersion":"0.4.0","name":"podshim-test","plugins":[{{"type":"bridge","bridge":"{bridge}","isGateway":false,"ipMasq":false,"ipam":{{"type":"host-local","ranges":[[{{"subnet":"{subnet}"}}]],"dataDir":"{d}/ipam"}}}}]}}"#,
+                d = dir.display()
+            );
+            std::fs::write(cni.join("10-podshim-test.conflist"), conf).unwrap();
+            let cri = "plugins.\"io.containerd.grpc.v1.cri\"";
+            format!(
+                "[{cri}]\n  sandbox_image = \"{TEST_IMAGE_NAME}\"\n  restrict_oom_score_adj = true\n  \
+                 disable_cgroup = true\n  disable_apparmor = true\n  \
+                 stream_server_address = \"127.0.0.1\"\n  stream_server_port = \"0\"\n\
+                 [{cri}.cni]\n  bin_dir = \"/usr/lib/cni\"\n  conf_dir = \"{cni}\"\n\
+                 [{cri}.containerd]\n  default_runtime_name = \"podshim\"\n\
+                 [{cri}.containerd.runtimes.podshim]\n  runtime_type = \"{RUNTIME}\"\n",
+                cni = cni.display()
+            )
+        });
+        let out = c.ctr(&["-n", "k8s.io", "images", "import", &image.to_string_lossy()]);
+        assert!(
+            out.status.success(),
+            "image import: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        c
+    }
+
+    /// `top`: top-level config keys; `tables`: config tables, given the
+    /// containerd directory.
+    fn start_with(
+        env: &TestEnv,
+        top: &str,
+        tables: impl FnOnce(&std::path::Path) -> String,
+    ) -> Containerd {
         need("containerd");
         need("ctr");
         let dir = PathBuf::from(format!(
@@ -43,10 +96,10 @@ impl Containerd {
             .unwrap();
         let address = dir.join("containerd.sock").to_string_lossy().into_owned();
         let config = format!(
-            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-             [grpc]\n  address = \"{address}\"\n[ttrpc]\n  address = \"{address}.ttrpc\"\n",
-            d = dir.display()
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n{top}\
+             [grpc]\n  address = \"{address}\"\n[ttrpc]\n  address = \"{address}.ttrpc\"\n{tables}",
+            d = dir.display(),
+            tables = tables(&dir),
         );
         std::fs::write(dir.join("config.toml"), config).unwrap();
         let log = std::fs::File::create(dir.join("containerd.log")).unwrap();

@@ -64,6 +64,19 @@ pub fn test_rootfs() -> PathBuf {
     dir
 }
 
+/// The OCI image archive of the test rootfs (hack/mkimage.sh).
+pub fn test_image() -> PathBuf {
+    let p = std::env::var_os("PODSHIM_TEST_IMAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("build/test-image.tar"));
+    assert!(
+        p.exists(),
+        "test image {} is missing: run `make test`",
+        p.display()
+    );
+    p
+}
+
 /// An OCI spec for a test container running `args` in the test rootfs.
 pub fn container_spec(args: &[&str]) -> Value {
     json!({

@@ -23,6 +23,9 @@ use crate::error::StateError;
 /// The default state root.
 pub const DEFAULT_ROOT: &str = "/run/podshim";
 
+/// Where sockets go whose `P/shim.sock` path would be too long.
+pub const SHORT_SOCKET_DIR: &str = "/run/podshim/s";
+
 /// Longest path a unix socket address can hold (sun_path minus the NUL).
 const SUN_PATH_MAX: usize = 107;
 
@@ -100,14 +103,23 @@ impl PodPaths {
     pub fn start_lock(&self) -> PathBuf {
         self.dir.join(".start.lock")
     }
-    /// The ttrpc socket; refused when too long for a unix address.
+    /// The ttrpc socket: `P/shim.sock`, or, when that is too long for a
+    /// unix address (a deep state root and a 64-character CRI id), a short
+    /// path named by a hash of P under [`SHORT_SOCKET_DIR`].
     pub fn socket(&self) -> Result<PathBuf, StateError> {
         let p = self.dir.join("shim.sock");
-        let len = p.as_os_str().len();
-        if len > SUN_PATH_MAX {
-            return Err(StateError::SocketPathTooLong { path: p, len });
+        if p.as_os_str().len() <= SUN_PATH_MAX {
+            return Ok(p);
         }
-        Ok(p)
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.dir.as_os_str().as_encoded_bytes());
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        let short = Path::new(SHORT_SOCKET_DIR).join(format!("{hex}.sock"));
+        let len = short.as_os_str().len();
+        if len > SUN_PATH_MAX {
+            return Err(StateError::SocketPathTooLong { path: short, len });
+        }
+        Ok(short)
     }
     pub fn ns_dir(&self) -> PathBuf {
         self.dir.join("ns")
@@ -179,13 +191,11 @@ mod tests {
         );
         assert!(p.socket().is_ok());
         let deep = StateRoot::new("/".to_string() + &"d".repeat(60));
-        let p = deep.pod(
-            &Id::new("k8s.io").unwrap(),
-            &Id::new(&"a".repeat(64)).unwrap(),
-        );
-        assert!(matches!(
-            p.socket(),
-            Err(StateError::SocketPathTooLong { .. })
-        ));
+        let ns = Id::new("k8s.io").unwrap();
+        let p = deep.pod(&ns, &Id::new(&"a".repeat(64)).unwrap());
+        let s = p.socket().unwrap();
+        assert!(s.starts_with(SHORT_SOCKET_DIR), "{}", s.display());
+        let q = deep.pod(&ns, &Id::new(&"b".repeat(64)).unwrap());
+        assert_ne!(q.socket().unwrap(), s, "two pods share a socket");
     }
 }

@@ -165,7 +165,8 @@ fn setup_container(cfg: &InitConfig) -> Result<(), (&'static str, SysError)> {
             ),
         ));
     }
-    crate::rootfs::prepare(&cfg.spec, Path::new(&cfg.bundle)).map_err(|e| ("rootfs", e))?;
+    crate::rootfs::prepare(&cfg.spec, Path::new(&cfg.bundle), &cfg.rootfs_mounts)
+        .map_err(|e| ("rootfs", e))?;
     let owns_uts = cfg
         .namespaces
         .iter()

@@ -38,6 +38,21 @@ pub struct InitConfig {
     /// Allocate a pseudo-terminal inside the container for its process.
     #[serde(default)]
     pub terminal: bool,
+    /// Mounts that make up the rootfs (containerd's snapshot, e.g. an
+    /// overlay), mounted onto `root.path` inside the container's own mount
+    /// namespace, so they vanish with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rootfs_mounts: Vec<RootfsMount>,
+}
+
+/// One mount of a CreateTaskRequest's `rootfs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootfsMount {
+    #[serde(rename = "type")]
+    pub typ: String,
+    pub source: String,
+    #[serde(default)]
+    pub options: Vec<String>,
 }
 
 /// Shim -> `podshim exec`: run a second process in a running container.

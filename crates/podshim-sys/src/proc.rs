@@ -86,6 +86,17 @@ pub fn pidfd_signal(pidfd: &OwnedFd, signal: i32) -> Result<(), SysError> {
     Ok(())
 }
 
+/// Signals process group `pgid` (best effort: a group already gone is
+/// fine). Call only while the group leader is known alive and unreaped, so
+/// the id cannot name someone else's group.
+pub fn signal_group(pgid: i32, signal: i32) {
+    if pgid > 1 {
+        if let Ok(sig) = nix::sys::signal::Signal::try_from(signal) {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), sig);
+        }
+    }
+}
+
 /// How a process ended, as a shell reports it: the exit code, or 128 plus
 /// the signal that killed it.
 pub fn exit_code_of(code: i32, killed_by: Option<i32>) -> i32 {
@@ -126,6 +137,55 @@ pub fn try_reap(pidfd: &OwnedFd) -> Result<Option<i32>, SysError> {
     }
     let killed = matches!(info.si_code, libc::CLD_KILLED | libc::CLD_DUMPED);
     Ok(Some(exit_code_of(status, killed.then_some(status))))
+}
+
+/// Pids of this process's children (every thread's), from /proc.
+pub fn children_of_self() -> Vec<i32> {
+    let mut out = Vec::new();
+    for task in fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(text) = fs::read_to_string(task.path().join("children")) {
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+/// Reaps child `pid` if it is a zombie; leaves a running one alone.
+pub fn reap_if_zombie(pid: i32) {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    if ProcessStamp::parse_state(&stat) == Some('Z') {
+        let _ = nix::sys::wait::waitpid(
+            nix::unistd::Pid::from_raw(pid),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        );
+    }
+}
+
+/// Host pids of every process in session `sid` (a container without a pid
+/// namespace of its own: its pid 1 leads a session).
+pub fn pids_in_session(sid: i32) -> Vec<i32> {
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let after = &s[s.rfind(')')? + 1..];
+                    // state ppid pgrp session
+                    after.split_whitespace().nth(3)?.parse::<i32>().ok()
+                })
+                == Some(sid)
+        })
+        .collect()
 }
 
 /// The inode of namespace `kind` of a process (`/proc/PID/ns/KIND`).

@@ -182,8 +182,43 @@ pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, SysError> {
 
 /// Builds the container's filesystem and pivots into it. Runs in the
 /// container's pid 1, in its own mount namespace.
-pub fn prepare(spec: &Spec, bundle: &Path) -> Result<(), SysError> {
+pub fn prepare(
+    spec: &Spec,
+    bundle: &Path,
+    rootfs_mounts: &[crate::msg::RootfsMount],
+) -> Result<(), SysError> {
     let rootfs = rootfs_path(spec, bundle)?;
+    if !rootfs_mounts.is_empty() {
+        // Nothing of ours may reach the host's mount table.
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| SysError::os("make / ", "rslave", e))?;
+        fs::create_dir_all(&rootfs).map_err(|e| SysError::io("mkdir", &rootfs, e))?;
+        for m in rootfs_mounts {
+            let o = parse_options(&m.options);
+            let data = o.data.join(",");
+            let fstype = (!m.typ.is_empty() && m.typ != "bind").then_some(m.typ.as_str());
+            mount(
+                Some(m.source.as_str()),
+                &rootfs,
+                fstype,
+                o.flags,
+                (!data.is_empty()).then_some(data.as_str()),
+            )
+            .map_err(|e| {
+                SysError::os(
+                    "mount rootfs",
+                    format!("{} {} on {}", m.typ, m.source, rootfs.display()),
+                    e,
+                )
+            })?;
+        }
+    }
     let rootfs = fs::canonicalize(&rootfs).map_err(|e| SysError::io("rootfs", &rootfs, e))?;
     if !rootfs.is_dir() {
         return Err(SysError::spec(

@@ -92,6 +92,7 @@ pub fn spawn_child(role: &str, args: &[&str], stdio: ChildStdio) -> Result<Spawn
         cwd: Some("/"),
     })?;
     drop(theirs);
+    crate::reaper::track(pid);
     // The child is ours and not yet reaped, so its pid cannot be reused
     // before the pidfd is open.
     let pidfd = podshim_sys::proc::pidfd_open(pid)?;
@@ -125,8 +126,11 @@ pub async fn spawn_forking<C: Serialize>(
         Ok(()) => channel.recv::<podshim_sys::msg::Report>().await,
         Err(e) => Err(e),
     };
-    let first_code = crate::reaper::wait_exit(first).await;
     use podshim_sys::msg::Report;
+    if let Ok(Some(Report::Child { pid })) = &report {
+        crate::reaper::track(*pid);
+    }
+    let first_code = crate::reaper::wait_exit(first).await;
     let child = match report {
         Ok(Some(Report::Child { pid })) => pid,
         Ok(Some(Report::Error { stage, message })) => {

@@ -62,17 +62,21 @@ impl Exec {
         }
     }
 
+    /// Signals the exec process and, since it leads a session of its own,
+    /// every process of its group: a timed-out exec dies with its children.
     fn signal(&self, sig: i32) -> Result<()> {
         let st = self.st();
         let gone = || ShimError::NotFound(format!("exec {}: process already finished", self.id));
         match &st.pidfd {
-            Some(fd) => proc::pidfd_signal(fd, sig).map_err(|e| match e {
-                podshim_sys::SysError::Os {
-                    errno: nix::errno::Errno::ESRCH,
-                    ..
-                } => gone(),
-                e => e.into(),
-            }),
+            Some(fd) => proc::pidfd_signal(fd, sig)
+                .map(|()| proc::signal_group(st.pid, sig))
+                .map_err(|e| match e {
+                    podshim_sys::SysError::Os {
+                        errno: nix::errno::Errno::ESRCH,
+                        ..
+                    } => gone(),
+                    e => e.into(),
+                }),
             None if st.status == TaskStatus::Created => Err(ShimError::FailedPrecondition(
                 format!("exec {} is not started", self.id),
             )),

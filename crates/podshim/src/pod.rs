@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use podshim_state::{time::rfc3339, write_json, PodPaths};
-use podshim_sys::msg::{Command, InitConfig, PauseConfig, Report};
+use podshim_sys::msg::{Command, InitConfig, PauseConfig, Report, RootfsMount};
 use podshim_sys::{ns, proc};
 use podshim_types::{ContainerRecord, Id, PodRecord, PodStatus, TaskStatus};
 use tokio::sync::{watch, Notify};
@@ -275,6 +275,7 @@ impl Pod {
         bundle_dir: &str,
         stdio: [&str; 3],
         terminal: bool,
+        rootfs: &[RootfsMount],
     ) -> Result<i32> {
         let id = crate::bundle::task_id(id)?;
         let bundle = Bundle::load(Path::new(bundle_dir))?;
@@ -285,7 +286,7 @@ impl Pod {
             ))),
             Role::Sandbox => self.create_sandbox(id, bundle).instrument(span).await,
             role => {
-                self.create_container(id, bundle, role, stdio, terminal)
+                self.create_container(id, bundle, role, stdio, terminal, rootfs)
                     .instrument(span)
                     .await
             }
@@ -379,6 +380,7 @@ impl Pod {
         };
         // With a pid namespace the pause forks: the child is the real pause.
         if let Ok(Some(Report::Child { pid: child })) = outcome {
+            crate::reaper::track(child);
             let _ = wait_exit(pidfd).await;
             match proc::pidfd_open(child) {
                 Ok(fd) => {
@@ -426,6 +428,7 @@ impl Pod {
         role: Role,
         stdio: [&str; 3],
         terminal: bool,
+        rootfs: &[RootfsMount],
     ) -> Result<i32> {
         let pins = |kind: &str| self.paths.ns_pin(kind).to_string_lossy().into_owned();
         let plan = match &role {
@@ -463,7 +466,8 @@ impl Pod {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| ShimError::Internal(format!("{}: {e}", dir.display())))?;
             self.persist(&task)?;
-            self.start_init(&task, &bundle, plan, stdio, terminal).await
+            self.start_init(&task, &bundle, plan, stdio, terminal, rootfs)
+                .await
         }
         .await;
         match result {
@@ -499,6 +503,7 @@ impl Pod {
         namespaces: Vec<podshim_sys::msg::NsRequest>,
         stdio: [&str; 3],
         terminal: bool,
+        rootfs: &[RootfsMount],
     ) -> Result<(i32, OwnedFd)> {
         let (child_stdio, mut io) = if terminal {
             crate::stdio::check_terminal(stdio[0], stdio[1], stdio[2])?;
@@ -512,6 +517,7 @@ impl Pod {
             spec: bundle.spec.clone(),
             namespaces,
             terminal,
+            rootfs_mounts: rootfs.to_vec(),
         };
         let (child, pidfd, mut channel) = spawn_forking(
             "init",
@@ -649,6 +655,16 @@ impl Pod {
         if task.kind == Kind::Sandbox {
             self.stop_members(code);
         }
+        if task.kind == (Kind::Container { own_pid_ns: false }) {
+            // No pid namespace ends the container's other processes with
+            // its pid 1: they are its session, which pid 1 led.
+            for p in proc::pids_in_session(pid) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
     }
 
     /// The pause is gone, so the pod is: kill every container.
@@ -734,7 +750,7 @@ impl Pod {
                 ShimError::InvalidArgument(format!("signal {signal} is not a valid signal number"))
             })?;
         if all {
-            if let Kind::Container { own_pid_ns: true } = task.kind {
+            if let Kind::Container { .. } = task.kind {
                 for pid in self.pids(id)? {
                     let _ = nix::sys::signal::kill(
                         nix::unistd::Pid::from_raw(pid),
@@ -757,7 +773,8 @@ impl Pod {
                 let inode = proc::ns_inode(view.record.pid, "pid")?;
                 Ok(proc::pids_in_pid_ns(inode))
             }
-            _ => Ok(vec![view.record.pid]),
+            Kind::Container { own_pid_ns: false } => Ok(proc::pids_in_session(view.record.pid)),
+            Kind::Sandbox => Ok(vec![view.record.pid]),
         }
     }
 

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use containerd_shim_protos::api::{self, Empty, Status};
 use containerd_shim_protos::protobuf::{EnumOrUnknown, MessageField};
 use containerd_shim_protos::shim_async::Task;
+use podshim_sys::msg::RootfsMount;
 use podshim_types::TaskStatus;
 use ttrpc::asynchronous::TtrpcContext;
 
@@ -45,6 +46,15 @@ impl Task for TaskService {
         if !req.checkpoint.is_empty() {
             return unimplemented("create from checkpoint");
         }
+        let rootfs: Vec<RootfsMount> = req
+            .rootfs
+            .iter()
+            .map(|m| RootfsMount {
+                typ: m.type_.clone(),
+                source: m.source.clone(),
+                options: m.options.clone(),
+            })
+            .collect();
         let pid = self
             .pod
             .create(
@@ -52,6 +62,7 @@ impl Task for TaskService {
                 &req.bundle,
                 [&req.stdin, &req.stdout, &req.stderr],
                 req.terminal,
+                &rootfs,
             )
             .await?;
         Ok(api::CreateTaskResponse {

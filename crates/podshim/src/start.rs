@@ -42,6 +42,13 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
         .create(paths.dir())
         .with_context(|| format!("create {}", paths.dir().display()))?;
     let sock = paths.socket()?;
+    if let Some(parent) = sock.parent() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(parent)
+            .with_context(|| format!("create {}", parent.display()))?;
+    }
     let address = format!("unix://{}", sock.display());
 
     // One start at a time per pod, so two never both spawn a daemon.

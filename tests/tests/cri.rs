@@ -1,0 +1,260 @@
+//! Kubernetes pods through containerd's CRI plugin with podshim as the
+//! runtime handler: RunPodSandbox, CreateContainer, StartContainer,
+//! ContainerStatus, ExecSync (with a timeout that takes the exec's whole
+//! process tree down), the CRI log file, StopContainer, StopPodSandbox and
+//! RemovePodSandbox, for each pid namespace mode.
+
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use k8s_cri::v1::*;
+use podshim_tests::containerd::{Containerd, TEST_IMAGE_NAME};
+use podshim_tests::*;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+async fn connect(path: String) -> RuntimeServiceClient<Channel> {
+    let channel = Endpoint::try_from("http://[::]")
+        .unwrap()
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let path = path.clone();
+            async move {
+                Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?))
+            }
+        }))
+        .await
+        .expect("connect to containerd's CRI service");
+    RuntimeServiceClient::new(channel)
+}
+
+fn ns_options(mode: NamespaceMode) -> Option<NamespaceOption> {
+    Some(NamespaceOption {
+        pid: mode as i32,
+        ..Default::default()
+    })
+}
+
+fn sandbox_config(name: &str, mode: NamespaceMode, logs: &str) -> PodSandboxConfig {
+    PodSandboxConfig {
+        metadata: Some(PodSandboxMetadata {
+            name: name.into(),
+            uid: format!("{name}-uid"),
+            namespace: "default".into(),
+            attempt: 0,
+        }),
+        hostname: name.into(),
+        log_directory: logs.into(),
+        linux: Some(LinuxPodSandboxConfig {
+            security_context: Some(LinuxSandboxSecurityContext {
+                namespace_options: ns_options(mode),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn container_config(name: &str, mode: NamespaceMode, script: &str) -> ContainerConfig {
+    ContainerConfig {
+        metadata: Some(ContainerMetadata {
+            name: name.into(),
+            attempt: 0,
+        }),
+        image: Some(ImageSpec {
+            image: TEST_IMAGE_NAME.into(),
+            ..Default::default()
+        }),
+        command: vec!["sh".into(), "-c".into(), script.into()],
+        log_path: format!("{name}.log"),
+        linux: Some(LinuxContainerConfig {
+            security_context: Some(LinuxContainerSecurityContext {
+                namespace_options: ns_options(mode),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+async fn exec_sync(
+    c: &mut RuntimeServiceClient<Channel>,
+    id: &str,
+    cmd: &[&str],
+    timeout: i64,
+) -> Result<ExecSyncResponse, tonic::Status> {
+    c.exec_sync(ExecSyncRequest {
+        container_id: id.into(),
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        timeout,
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+fn task_pid(ctd: &Containerd, id: &str) -> i32 {
+    let out =
+        String::from_utf8_lossy(&ctd.ctr(&["-n", "k8s.io", "task", "ls"]).stdout).into_owned();
+    out.lines()
+        .find(|l| l.split_whitespace().next() == Some(id))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or_else(|| panic!("{id} not in ctr task ls: {out}"))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn cri_pods_in_every_pid_namespace_mode() {
+    let mut env = TestEnv::new("cri");
+    let bridge = format!("psb{}", std::process::id() % 100_000);
+    let subnet = format!("10.231.{}.0/24", std::process::id() % 250);
+    let ctd = Containerd::start_cri(&env, &bridge, &subnet);
+    let mut c = connect(ctd.address.clone()).await;
+    let logs = env.work.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+
+    for (mode, tag) in [
+        (NamespaceMode::Pod, "pod"),
+        (NamespaceMode::Container, "container"),
+        (NamespaceMode::Node, "node"),
+    ] {
+        let logdir = logs.join(tag);
+        std::fs::create_dir_all(&logdir).unwrap();
+        let sconfig = sandbox_config(&format!("cri-{tag}"), mode, &logdir.to_string_lossy());
+        let sandbox = c
+            .run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(sconfig.clone()),
+                runtime_handler: "podshim".into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("RunPodSandbox ({tag}): {e}\n{}", ctd.log()))
+            .into_inner()
+            .pod_sandbox_id;
+        let pause = task_pid(&ctd, &sandbox);
+        env.track_netns(ns_inode(pause, "net"));
+
+        let mut ids = Vec::new();
+        for name in ["app", "side"] {
+            let script = format!("trap 'exit 0' TERM; echo hello-from-{name}; sleep 1000 & wait");
+            let id = c
+                .create_container(CreateContainerRequest {
+                    pod_sandbox_id: sandbox.clone(),
+                    config: Some(container_config(name, mode, &script)),
+                    sandbox_config: Some(sconfig.clone()),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("CreateContainer {name} ({tag}): {e}\n{}", ctd.log()))
+                .into_inner()
+                .container_id;
+            c.start_container(StartContainerRequest {
+                container_id: id.clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("StartContainer {name} ({tag}): {e}"));
+            ids.push(id);
+        }
+        let status = c
+            .container_status(ContainerStatusRequest {
+                container_id: ids[0].clone(),
+                verbose: false,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap();
+        assert_eq!(
+            status.state,
+            ContainerState::ContainerRunning as i32,
+            "{tag}"
+        );
+
+        // The pod shares net/ipc/uts with its pause whatever the pid mode.
+        let app = task_pid(&ctd, &ids[0]);
+        for ns in ["net", "ipc", "uts"] {
+            assert_eq!(ns_inode(app, ns), ns_inode(pause, ns), "{tag}: {ns}");
+        }
+        // What pid 1 is tells the pid namespace mode.
+        let pid1 = exec_sync(&mut c, &ids[0], &["cat", "/proc/1/cmdline"], 10)
+            .await
+            .unwrap();
+        let pid1 = String::from_utf8_lossy(&pid1.stdout).replace('\0', " ");
+        match mode {
+            NamespaceMode::Pod => assert!(
+                pid1.contains("pause"),
+                "POD: pid 1 is {pid1:?}, not the pause"
+            ),
+            NamespaceMode::Container => assert!(
+                pid1.starts_with("sh -c trap"),
+                "CONTAINER: pid 1 is {pid1:?}"
+            ),
+            _ => {
+                assert_eq!(
+                    ns_inode(app, "pid"),
+                    ns_inode(std::process::id() as i32, "pid"),
+                    "NODE: not the host's pid namespace"
+                );
+            }
+        }
+        let ok = exec_sync(&mut c, &ids[0], &["sh", "-c", "echo out; exit 3"], 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            (ok.exit_code, String::from_utf8_lossy(&ok.stdout).trim()),
+            (3, "out")
+        );
+
+        // A timed-out exec is killed with every process it started.
+        let marker = format!("sleep 31{}", mode as i32);
+        let script = format!("{marker} & {marker} & wait");
+        let timed_out = exec_sync(&mut c, &ids[0], &["sh", "-c", &script], 1).await;
+        assert!(timed_out.is_err(), "{tag}: exec did not time out");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let left = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").trim() == marker)
+                    .unwrap_or(false)
+            })
+            .count();
+        assert_eq!(left, 0, "{tag}: the timed-out exec left {left} processes");
+
+        // The CRI log file holds the container's output.
+        let log = std::fs::read_to_string(logdir.join("app.log")).unwrap_or_default();
+        assert!(
+            log.contains("stdout F hello-from-app"),
+            "{tag}: CRI log: {log:?}"
+        );
+
+        for id in &ids {
+            c.stop_container(StopContainerRequest {
+                container_id: id.clone(),
+                timeout: 2,
+            })
+            .await
+            .unwrap();
+            c.remove_container(RemoveContainerRequest {
+                container_id: id.clone(),
+            })
+            .await
+            .unwrap();
+        }
+        c.stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: sandbox.clone(),
+        })
+        .await
+        .unwrap();
+        c.remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: sandbox.clone(),
+        })
+        .await
+        .unwrap();
+    }
+    drop(c);
+    ctd.stop();
+    let _ = std::process::Command::new("ip")
+        .args(["link", "del", &bridge])
+        .status();
+    env.finish();
+}

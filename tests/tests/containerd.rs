@@ -293,3 +293,44 @@ fn annotated_containers_form_one_pod_in_one_shim() {
     ctd.stop();
     env.finish();
 }
+
+/// containerd's `binary://` log URI: the shim starts the logging binary
+/// with the container's stdout and stderr on fds 3 and 4.
+#[test]
+fn binary_log_uri_feeds_a_logging_binary() {
+    let env = TestEnv::new("ctrbinlog");
+    let ctd = Containerd::start(&env);
+    let logger = env.work.join("logger.sh");
+    std::fs::write(
+        &logger,
+        "#!/bin/sh\nout=$2\ncat <&3 >\"$out.out\" 5>&- &\ncat <&4 >\"$out.err\" 5>&- &\nexec 5>&-\nwait\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&logger, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let base = env.work.join("captured");
+    let uri = format!("binary://{}?path={}", logger.display(), base.display());
+    let r = rootfs();
+    let out = ctd.ctr(&run_args(
+        &r,
+        &["--rm", "--log-uri", &uri],
+        "logged",
+        &["sh", "-c", "echo to-stdout; echo to-stderr >&2; exit 2"],
+    ));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |ext: &str| {
+        wait_for(Duration::from_secs(5), "logger output", || {
+            std::fs::read_to_string(format!("{}.{ext}", base.display()))
+                .ok()
+                .filter(|t| !t.is_empty())
+        })
+    };
+    assert_eq!(read("out").trim(), "to-stdout");
+    assert_eq!(read("err").trim(), "to-stderr");
+    ctd.stop();
+    env.finish();
+}

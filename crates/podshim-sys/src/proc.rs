@@ -41,6 +41,14 @@ pub fn become_subreaper() -> Result<(), SysError> {
         .map_err(|e| SysError::os("prctl", "PR_SET_CHILD_SUBREAPER", e))
 }
 
+/// Sets this process's name (what `ps -o comm`, top and /proc/PID/comm
+/// show), which a re-exec through /proc/self/exe would leave as "exe".
+pub fn set_name(name: &str) {
+    if let Ok(c) = std::ffi::CString::new(name) {
+        let _ = nix::sys::prctl::set_name(&c);
+    }
+}
+
 /// pidfd_open(2).
 pub fn pidfd_open(pid: i32) -> Result<OwnedFd, SysError> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1;

@@ -195,7 +195,11 @@ impl Pod {
         let (child_stdio, mut io) = if exec.terminal {
             (Default::default(), IoHandle::default())
         } else {
-            crate::stdio::open(&exec.stdio[0], &exec.stdio[1], &exec.stdio[2])?
+            let who = crate::stdio::Owner {
+                container: id,
+                namespace: self.namespace.as_str(),
+            };
+            crate::stdio::open(&exec.stdio[0], &exec.stdio[1], &exec.stdio[2], &who).await?
         };
         let cfg = ExecConfig {
             container: id.to_string(),

@@ -22,10 +22,19 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some("pause") => return code(podshim_sys::pause::run()),
-        Some("init") => return code(podshim_sys::init::run()),
-        Some("exec") => return code(podshim_sys::exec::run()),
-        _ => {}
+        Some("pause") => {
+            podshim_sys::proc::set_name("podshim-pause");
+            return code(podshim_sys::pause::run());
+        }
+        Some("init") => {
+            podshim_sys::proc::set_name("podshim-init");
+            return code(podshim_sys::init::run());
+        }
+        Some("exec") => {
+            podshim_sys::proc::set_name("podshim-exec");
+            return code(podshim_sys::exec::run());
+        }
+        _ => podshim_sys::proc::set_name("podshim"),
     }
     let flags = match flags::Flags::parse(&args[1..]) {
         Ok(f) => f,

@@ -509,7 +509,11 @@ impl Pod {
             crate::stdio::check_terminal(stdio[0], stdio[1], stdio[2])?;
             (Default::default(), IoHandle::default())
         } else {
-            crate::stdio::open(stdio[0], stdio[1], stdio[2])?
+            let who = crate::stdio::Owner {
+                container: task.id.as_str(),
+                namespace: self.namespace.as_str(),
+            };
+            crate::stdio::open(stdio[0], stdio[1], stdio[2], &who).await?
         };
         let cfg = InitConfig {
             container: task.id.to_string(),

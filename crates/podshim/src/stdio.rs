@@ -16,16 +16,127 @@ use crate::error::{Result, ShimError};
 /// Opens stdin, stdout and stderr for a process without a terminal.
 /// Empty means /dev/null. stdout and stderr go to the process directly; a
 /// stdin FIFO is fed through a pipe by the shim, so CloseIO can end it.
-pub fn open(stdin: &str, stdout: &str, stderr: &str) -> Result<(ChildStdio, IoHandle)> {
+///
+/// `binary://PATH?k=v` (containerd's logging binaries) starts PATH with the
+/// process's stdout and stderr readable on fds 3 and 4, and waits until it
+/// closes fd 5 to say it is ready.
+pub async fn open(
+    stdin: &str,
+    stdout: &str,
+    stderr: &str,
+    who: &Owner<'_>,
+) -> Result<(ChildStdio, IoHandle)> {
     let (stdin, handle) = open_in(stdin)?;
+    let (stdout, stderr) = if stdout.starts_with("binary://") {
+        let (o, e) = binary_logger(stdout, who).await?;
+        (Some(o), Some(e))
+    } else {
+        (open_out(stdout)?, open_out(stderr)?)
+    };
     Ok((
         ChildStdio {
             stdin,
-            stdout: open_out(stdout)?,
-            stderr: open_out(stderr)?,
+            stdout,
+            stderr,
         },
         handle,
     ))
+}
+
+/// Whose stdio it is, for a logging binary's environment.
+pub struct Owner<'a> {
+    pub container: &'a str,
+    pub namespace: &'a str,
+}
+
+async fn binary_logger(uri: &str, who: &Owner<'_>) -> Result<(OwnedFd, OwnedFd)> {
+    let rest = &uri["binary://".len()..];
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || !Path::new(path).is_absolute() {
+        return Err(ShimError::InvalidArgument(format!(
+            "stdio {uri:?}: binary:// needs an absolute path"
+        )));
+    }
+    let mut args = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        args.push(percent_decode(k));
+        if !v.is_empty() {
+            args.push(percent_decode(v));
+        }
+    }
+    let pipe = || {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| ShimError::Internal(format!("pipe: {e}")))
+    };
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (ready_r, ready_w) = pipe()?;
+    use std::os::fd::AsRawFd;
+    let logger = podshim_sys::spawn::spawn(podshim_sys::spawn::Reexec {
+        exe: path,
+        arg0: path,
+        args,
+        stdio: Default::default(),
+        fds: vec![
+            (out_r.as_raw_fd(), 3),
+            (err_r.as_raw_fd(), 4),
+            (ready_w.as_raw_fd(), 5),
+        ],
+        setsid: false,
+        env: vec![
+            ("CONTAINER_ID".into(), who.container.to_string()),
+            ("CONTAINER_NAMESPACE".into(), who.namespace.to_string()),
+        ],
+        cwd: None,
+    })?;
+    // The logger is reaped by the shim's orphan reaper when it exits.
+    drop((out_r, err_r, ready_w));
+    let mut ready = tokio::net::unix::pipe::Receiver::from_owned_fd(ready_r)
+        .map_err(|e| ShimError::Internal(format!("pipe: {e}")))?;
+    let mut b = [0u8; 1];
+    use tokio::io::AsyncReadExt;
+    match tokio::time::timeout(std::time::Duration::from_secs(10), ready.read(&mut b)).await {
+        Ok(_) => Ok((out_w, err_w)),
+        Err(_) => {
+            // Not ready means not used: stop it (the orphan reaper reaps it).
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(logger),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            Err(ShimError::Internal(format!(
+                "stdio {uri:?}: the logging binary did not signal ready within 10 s"
+            )))
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn open_in(uri: &str) -> Result<(Option<OwnedFd>, IoHandle)> {
@@ -89,8 +200,8 @@ fn local_path(uri: &str) -> Result<&Path> {
         return Ok(Path::new(p));
     }
     if uri.starts_with("binary://") {
-        return Err(ShimError::Unimplemented(format!(
-            "stdio {uri:?}: binary:// logging is not supported yet"
+        return Err(ShimError::InvalidArgument(format!(
+            "stdio {uri:?}: binary:// is for stdout and stderr only"
         )));
     }
     if let Some((scheme, _)) = uri.split_once("://") {
@@ -109,4 +220,15 @@ fn is_fifo(path: &Path) -> bool {
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> ShimError {
     ShimError::InvalidArgument(format!("{what} {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_decoded() {
+        assert_eq!(percent_decode("a%20b+c%2Fd"), "a b c/d");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
 }

@@ -5,7 +5,12 @@
 CARGO        ?= cargo
 PREFIX       ?= /usr/local
 HOST_TARGET  := x86_64-unknown-linux-gnu
-PODPROBE     := target/$(HOST_TARGET)/release/podprobe
+RELEASE_DIR  := target/$(HOST_TARGET)/release
+PODPROBE     := $(RELEASE_DIR)/podprobe
+# Release binaries are static and not position independent: no dynamic
+# loader at every re-exec (pause, init, exec), and no relocated pages, so
+# the code is shared clean between every pod's shim and pause.
+STATIC_FLAGS := -C target-feature=+crt-static -C relocation-model=static
 TEST_ROOTFS  := build/test-rootfs
 TEST_IMAGE   := build/test-image.tar
 
@@ -17,14 +22,14 @@ deps:
 	@bash hack/deps.sh
 
 build:
-	$(CARGO) build --release --workspace --exclude podprobe --exclude podshim-tests
+	RUSTFLAGS="$(STATIC_FLAGS)" $(CARGO) build --release --target $(HOST_TARGET) -p podshim -p podctl -p podprobe
 
 build-debug:
 	$(CARGO) build --workspace --exclude podprobe
 
 # podprobe goes into container rootfs, so it is linked statically.
 podprobe:
-	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p podprobe --target $(HOST_TARGET)
+	RUSTFLAGS="$(STATIC_FLAGS)" $(CARGO) build --release --target $(HOST_TARGET) -p podprobe
 
 rootfs: deps podprobe
 	bash hack/bundles-rootfs.sh $(PODPROBE)
@@ -39,15 +44,15 @@ test: deps build-debug rootfs
 
 # Runs every sample pod in bundles/ with the release binaries and checks it.
 e2e: deps build rootfs
-	bash hack/e2e.sh $(CURDIR)/target/release
+	bash hack/e2e.sh $(CURDIR)/$(RELEASE_DIR)
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 install: build
-	install -D -m 0755 target/release/podshim $(DESTDIR)$(PREFIX)/bin/podshim
-	install -D -m 0755 target/release/podctl $(DESTDIR)$(PREFIX)/bin/podctl
+	install -D -m 0755 $(RELEASE_DIR)/podshim $(DESTDIR)$(PREFIX)/bin/podshim
+	install -D -m 0755 $(RELEASE_DIR)/podctl $(DESTDIR)$(PREFIX)/bin/podctl
 	ln -sf podshim $(DESTDIR)$(PREFIX)/bin/containerd-shim-podshim-v1
 
 uninstall:

@@ -182,6 +182,7 @@ impl Containerd {
             let _ = child.kill();
             let _ = child.wait();
         }
+        crate::unmount_under(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -344,10 +344,37 @@ impl TestEnv {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         if !self.finished {
-            // A failed test still must not leave pods running.
+            // A failed test still must not leave pods running: the orderly
+            // teardown first, then whatever of ours is still there.
             self.cleanup();
+            let marker = format!("PODSHIM_ROOT={}", self.root.display());
+            for pid in all_pids() {
+                let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+                if env.split(|b| *b == 0).any(|e| e == marker.as_bytes()) {
+                    let _ = Command::new("kill")
+                        .args(["-KILL", &pid.to_string()])
+                        .status();
+                }
+            }
+            unmount_under(&self.root);
+            let _ = std::fs::remove_dir_all(&self.root);
             let _ = std::fs::remove_dir_all(&self.work);
         }
+    }
+}
+
+/// Lazily unmounts every mount point under `dir` (deepest first).
+pub fn unmount_under(dir: &Path) {
+    let prefix = dir.to_string_lossy().into_owned();
+    let mut points: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let _ = Command::new("umount").args(["-l", &p]).status();
     }
 }
 

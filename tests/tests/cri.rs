@@ -107,6 +107,7 @@ async fn cri_pods_in_every_pid_namespace_mode() {
     let mut env = TestEnv::new("cri");
     let bridge = format!("psb{}", std::process::id() % 100_000);
     let subnet = format!("10.231.{}.0/24", std::process::id() % 250);
+    let _bridge_gone = DeleteLinkOnDrop(bridge.clone());
     let ctd = Containerd::start_cri(&env, &bridge, &subnet);
     let mut c = connect(ctd.address.clone()).await;
     let logs = env.work.join("logs");
@@ -253,8 +254,16 @@ async fn cri_pods_in_every_pid_namespace_mode() {
     }
     drop(c);
     ctd.stop();
-    let _ = std::process::Command::new("ip")
-        .args(["link", "del", &bridge])
-        .status();
     env.finish();
+}
+
+/// The CNI bridge the test made is removed however the test ends.
+struct DeleteLinkOnDrop(String);
+
+impl Drop for DeleteLinkOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .status();
+    }
 }

@@ -24,11 +24,17 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
     let pod_id = Id::new(&pod_id)?;
     let listener = podshim_sys::fds::take_inherited(3).context("listening socket on fd 3")?;
     podshim_sys::proc::become_subreaper()?;
-    let level = if flags.debug { "debug" } else { "info" };
+    // -debug or PODSHIM_LOG=debug|trace|info|warn|error.
+    let level = std::env::var("PODSHIM_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(if flags.debug {
+            tracing::Level::DEBUG
+        } else {
+            tracing::Level::INFO
+        });
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            std::env::var("PODSHIM_LOG").unwrap_or_else(|_| level.to_string()),
-        ))
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();

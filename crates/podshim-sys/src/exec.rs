@@ -5,13 +5,11 @@
 //! the shim, optionally takes a pseudo-terminal from the container's devpts,
 //! applies the process settings and executes.
 
-use std::io::Read;
-
-use nix::unistd::{fork, ForkResult};
+use crate::fork::{fork_reporting_child, report_failure, Forked};
 
 use crate::channel::Channel;
 use crate::error::SysError;
-use crate::msg::{ExecConfig, Report};
+use crate::msg::ExecConfig;
 use crate::ns::{self, NsKind};
 
 /// Entry point of `podshim exec`; returns the process exit code.
@@ -22,37 +20,12 @@ pub fn run() -> i32 {
     };
     let cfg = match enter(&mut chan) {
         Ok(c) => c,
-        Err((stage, e)) => return fail(&mut chan, stage, &e),
+        Err((stage, e)) => return report_failure(&mut chan, stage, &e),
     };
-    let (gate_r, gate_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-        Ok(p) => p,
-        Err(e) => return fail(&mut chan, "fork", &SysError::os("pipe", "gate", e)),
-    };
-    // SAFETY: this process is a fresh exec of our binary and has never
-    // started a thread, so the child may run arbitrary code after fork.
-    match unsafe { fork() } {
-        Err(e) => fail(&mut chan, "fork", &SysError::os("fork", "exec", e)),
-        Ok(ForkResult::Parent { child }) => {
-            let sent = chan.send(&Report::Child {
-                pid: child.as_raw(),
-            });
-            drop(gate_w);
-            i32::from(sent.is_err()) * 2
-        }
-        Ok(ForkResult::Child) => {
-            drop(gate_w);
-            let _ = std::fs::File::from(gate_r).read(&mut [0u8; 1]);
-            run_process(chan, cfg)
-        }
+    match fork_reporting_child(&mut chan, "exec") {
+        Forked::Parent(code) => code,
+        Forked::Child => run_process(chan, cfg),
     }
-}
-
-fn fail(chan: &mut Channel, stage: &str, e: &SysError) -> i32 {
-    let _ = chan.send(&Report::Error {
-        stage: stage.to_string(),
-        message: e.to_string(),
-    });
-    1
 }
 
 fn enter(chan: &mut Channel) -> Result<ExecConfig, (&'static str, SysError)> {
@@ -91,23 +64,14 @@ fn enter(chan: &mut Channel) -> Result<ExecConfig, (&'static str, SysError)> {
 
 fn run_process(mut chan: Channel, cfg: ExecConfig) -> i32 {
     if let Err(e) = nix::unistd::setsid() {
-        return fail(&mut chan, "setsid", &SysError::os("setsid", "exec", e));
+        return report_failure(&mut chan, "setsid", &SysError::os("setsid", "exec", e));
     }
     if cfg.terminal {
-        let pty = match crate::tty::open_pty() {
-            Ok(p) => p,
-            Err(e) => return fail(&mut chan, "terminal", &e),
-        };
-        if let Err(e) = chan.send_with_fd(&Report::Terminal, std::os::fd::AsFd::as_fd(&pty.master))
-        {
-            return fail(&mut chan, "terminal", &e);
-        }
-        drop(pty.master);
-        if let Err(e) = crate::tty::become_terminal_stdio(pty.slave) {
-            return fail(&mut chan, "terminal", &e);
+        if let Err(e) = crate::tty::give_terminal(&mut chan) {
+            return report_failure(&mut chan, "terminal", &e);
         }
     }
     let e = crate::process::exec(&cfg.process);
-    fail(&mut chan, "exec", &e);
+    report_failure(&mut chan, "exec", &e);
     127
 }

@@ -6,10 +6,10 @@
 //! pid 1 builds the rootfs, reports ready, blocks until Start, and executes
 //! the container process.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
-use nix::unistd::{fork, ForkResult};
+use crate::fork::{fork_reporting_child, report_failure, Forked};
 
 use crate::channel::Channel;
 use crate::error::SysError;
@@ -26,47 +26,10 @@ pub fn run() -> i32 {
         Ok(cfg) => cfg,
         Err((stage, e)) => return report_failure(&mut chan, stage, &e),
     };
-    // The container's pid 1 must not report before the shim has its pid:
-    // it waits for this pipe to close.
-    let (gate_r, gate_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-        Ok(p) => p,
-        Err(e) => return report_failure(&mut chan, "fork", &SysError::os("pipe", "gate", e)),
-    };
-    // SAFETY: this process is a fresh exec of our binary and has never
-    // started a thread, so the child may run arbitrary code after fork.
-    match unsafe { fork() } {
-        Err(e) => report_failure(
-            &mut chan,
-            "fork",
-            &SysError::os("fork", "container init", e),
-        ),
-        Ok(ForkResult::Parent { child }) => {
-            let sent = chan.send(&Report::Child {
-                pid: child.as_raw(),
-            });
-            drop(gate_w);
-            if sent.is_ok() {
-                0
-            } else {
-                2
-            }
-        }
-        Ok(ForkResult::Child) => {
-            drop(gate_w);
-            let mut gate = std::fs::File::from(gate_r);
-            let _ = gate.read(&mut [0u8; 1]);
-            drop(gate);
-            container_main(chan, cfg)
-        }
+    match fork_reporting_child(&mut chan, "container init") {
+        Forked::Parent(code) => code,
+        Forked::Child => container_main(chan, cfg),
     }
-}
-
-fn report_failure(chan: &mut Channel, stage: &str, e: &SysError) -> i32 {
-    let _ = chan.send(&Report::Error {
-        stage: stage.to_string(),
-        message: e.to_string(),
-    });
-    1
 }
 
 fn first_stage(chan: &mut Channel) -> Result<InitConfig, (&'static str, SysError)> {
@@ -118,16 +81,7 @@ fn container_main(mut chan: Channel, cfg: InitConfig) -> i32 {
         return report_failure(&mut chan, stage, &e);
     }
     if cfg.terminal {
-        let pty = match crate::tty::open_pty() {
-            Ok(p) => p,
-            Err(e) => return report_failure(&mut chan, "terminal", &e),
-        };
-        if let Err(e) = chan.send_with_fd(&Report::Terminal, std::os::fd::AsFd::as_fd(&pty.master))
-        {
-            return report_failure(&mut chan, "terminal", &e);
-        }
-        drop(pty.master);
-        if let Err(e) = crate::tty::become_terminal_stdio(pty.slave) {
+        if let Err(e) = crate::tty::give_terminal(&mut chan) {
             return report_failure(&mut chan, "terminal", &e);
         }
     }

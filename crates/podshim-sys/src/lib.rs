@@ -12,6 +12,7 @@ pub mod channel;
 pub mod error;
 pub mod exec;
 pub mod fds;
+pub mod fork;
 pub mod init;
 pub mod msg;
 pub mod net;

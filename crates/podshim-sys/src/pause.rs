@@ -16,6 +16,7 @@ use nix::unistd::Pid;
 
 use crate::channel::Channel;
 use crate::error::SysError;
+use crate::fork::{fork_reporting_child, report_failure, Forked};
 use crate::msg::{PauseConfig, Report};
 use crate::ns::{self, NsKind};
 
@@ -40,28 +41,11 @@ pub fn run() -> i32 {
     }
     let forks = match setup(&mut chan) {
         Ok(forks) => forks,
-        Err((stage, e)) => return fail(&mut chan, stage, &e),
+        Err((stage, e)) => return report_failure(&mut chan, stage, &e),
     };
     if forks {
-        let (gate_r, gate_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-            Ok(p) => p,
-            Err(e) => return fail(&mut chan, "fork", &SysError::os("pipe", "gate", e)),
-        };
-        // SAFETY: this process is a fresh exec of our binary and has never
-        // started a thread, so the child may run arbitrary code after fork.
-        match unsafe { nix::unistd::fork() } {
-            Err(e) => return fail(&mut chan, "fork", &SysError::os("fork", "pause", e)),
-            Ok(nix::unistd::ForkResult::Parent { child }) => {
-                let sent = chan.send(&Report::Child {
-                    pid: child.as_raw(),
-                });
-                drop(gate_w);
-                return i32::from(sent.is_err()) * 2;
-            }
-            Ok(nix::unistd::ForkResult::Child) => {
-                drop(gate_w);
-                let _ = std::io::Read::read(&mut std::fs::File::from(gate_r), &mut [0u8; 1]);
-            }
+        if let Forked::Parent(code) = fork_reporting_child(&mut chan, "pause") {
+            return code;
         }
     }
     if chan.send(&Report::Ready).is_err() {
@@ -69,14 +53,6 @@ pub fn run() -> i32 {
     }
     drop(chan);
     wait_for_end(&set)
-}
-
-fn fail(chan: &mut Channel, stage: &str, e: &SysError) -> i32 {
-    let _ = chan.send(&Report::Error {
-        stage: stage.to_string(),
-        message: e.to_string(),
-    });
-    1
 }
 
 /// Enters the namespaces and pins them; true when a pid namespace was

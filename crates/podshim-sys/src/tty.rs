@@ -62,6 +62,16 @@ pub fn become_terminal_stdio(slave: OwnedFd) -> Result<(), SysError> {
     Ok(())
 }
 
+/// Opens a pty in the current mount namespace, sends its master to the
+/// shim (a [`Report::Terminal`](crate::msg::Report::Terminal) with the fd)
+/// and makes the slave this session leader's terminal and stdio.
+pub fn give_terminal(chan: &mut crate::channel::Channel) -> Result<(), SysError> {
+    let pty = open_pty()?;
+    chan.send_with_fd(&crate::msg::Report::Terminal, pty.master.as_fd())?;
+    drop(pty.master);
+    become_terminal_stdio(pty.slave)
+}
+
 /// Sets the window size of the terminal behind `master`.
 pub fn set_window_size(master: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), SysError> {
     let ws = libc::winsize {

@@ -105,6 +105,13 @@ impl Channel {
         Ok(())
     }
 
+    /// Receives the message a child starts from; the shim closing the
+    /// channel first is an error.
+    pub fn recv_config<T: DeserializeOwned>(&mut self) -> Result<T, SysError> {
+        self.recv()?
+            .ok_or_else(|| SysError::Channel("shim closed the channel".into()))
+    }
+
     /// Receives one message; `Ok(None)` when the peer closed its end.
     pub fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, SysError> {
         let mut header = [0u8; 4];

@@ -29,16 +29,7 @@ pub fn run() -> i32 {
 }
 
 fn enter(chan: &mut Channel) -> Result<ExecConfig, (&'static str, SysError)> {
-    let cfg: ExecConfig = match chan.recv() {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return Err((
-                "config",
-                SysError::Channel("shim closed the channel".into()),
-            ))
-        }
-        Err(e) => return Err(("config", e)),
-    };
+    let cfg: ExecConfig = chan.recv_config().map_err(|e| ("config", e))?;
     crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
     let mut files = Vec::new();
     for req in &cfg.namespaces {

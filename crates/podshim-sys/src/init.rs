@@ -33,16 +33,7 @@ pub fn run() -> i32 {
 }
 
 fn first_stage(chan: &mut Channel) -> Result<InitConfig, (&'static str, SysError)> {
-    let cfg: InitConfig = match chan.recv() {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return Err((
-                "config",
-                SysError::Channel("shim closed the channel".into()),
-            ))
-        }
-        Err(e) => return Err(("config", e)),
-    };
+    let cfg: InitConfig = chan.recv_config().map_err(|e| ("config", e))?;
     crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
 
     let mut joins = Vec::new();

@@ -58,16 +58,7 @@ pub fn run() -> i32 {
 /// Enters the namespaces and pins them; true when a pid namespace was
 /// entered or made, so the caller must fork the real pause into it.
 fn setup(chan: &mut Channel) -> Result<bool, (&'static str, SysError)> {
-    let cfg: PauseConfig = match chan.recv() {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return Err((
-                "config",
-                SysError::Channel("shim closed the channel".into()),
-            ))
-        }
-        Err(e) => return Err(("config", e)),
-    };
+    let cfg: PauseConfig = chan.recv_config().map_err(|e| ("config", e))?;
     let _ = nix::unistd::chdir("/");
     crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
 

@@ -48,18 +48,7 @@ impl Exec {
     }
 
     pub async fn wait(&self) -> Exit {
-        let mut rx = self.exited.subscribe();
-        loop {
-            if let Some(e) = *rx.borrow_and_update() {
-                return e;
-            }
-            if rx.changed().await.is_err() {
-                return Exit {
-                    code: 255,
-                    at: SystemTime::now(),
-                };
-            }
-        }
+        crate::pod::wait_exited(&self.exited).await
     }
 
     /// Signals the exec process and, since it leads a session of its own,

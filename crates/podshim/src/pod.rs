@@ -126,18 +126,23 @@ impl Task {
 
     /// Waits until the task's process has exited.
     pub async fn wait(&self) -> Exit {
-        let mut rx = self.exited.subscribe();
-        loop {
-            if let Some(e) = *rx.borrow_and_update() {
-                return e;
-            }
-            if rx.changed().await.is_err() {
-                // The sender lives as long as the task; unreachable in practice.
-                return Exit {
-                    code: 255,
-                    at: SystemTime::now(),
-                };
-            }
+        wait_exited(&self.exited).await
+    }
+}
+
+/// Waits until an exit is recorded in `exited`.
+pub(crate) async fn wait_exited(exited: &watch::Sender<Option<Exit>>) -> Exit {
+    let mut rx = exited.subscribe();
+    loop {
+        if let Some(e) = *rx.borrow_and_update() {
+            return e;
+        }
+        if rx.changed().await.is_err() {
+            // The sender outlives every waiter; unreachable in practice.
+            return Exit {
+                code: 255,
+                at: SystemTime::now(),
+            };
         }
     }
 }

@@ -16,6 +16,9 @@ leftovers() {
   local pod=$1 found=""
   [ -e "$PODSHIM_ROOT/podctl/$pod" ] && found+=" state-dir"
   grep -q "$PODSHIM_ROOT" /proc/self/mountinfo && found+=" mounts"
+  for h in /sys/fs/cgroup/*/; do
+    [ -e "${h}podshim/podctl/$pod" ] && found+=" cgroup:${h}podshim/podctl/$pod"
+  done
   for p in /proc/[0-9]*; do
     if { tr '\0' '\n' < "$p/environ"; } 2>/dev/null | grep -qx "PODSHIM_ROOT=$PODSHIM_ROOT"; then
       found+=" process:${p#/proc/}"

@@ -17,6 +17,9 @@ pub const TEST_IMAGE_NAME: &str = "docker.io/podshim/test:1";
 pub struct Containerd {
     pub dir: PathBuf,
     pub address: String,
+    /// The containerd namespace ctr uses: the test's name, so task cgroups
+    /// (`/<namespace>/<id>`) never collide between tests running at once.
+    pub namespace: String,
     child: Option<Child>,
 }
 
@@ -59,7 +62,7 @@ impl Containerd {
             let cri = "plugins.\"io.containerd.grpc.v1.cri\"";
             format!(
                 "[{cri}]\n  sandbox_image = \"{TEST_IMAGE_NAME}\"\n  restrict_oom_score_adj = true\n  \
-                 disable_cgroup = true\n  disable_apparmor = true\n  \
+                 disable_apparmor = true\n  \
                  stream_server_address = \"127.0.0.1\"\n  stream_server_port = \"0\"\n\
                  [{cri}.cni]\n  bin_dir = \"/usr/lib/cni\"\n  conf_dir = \"{cni}\"\n\
                  [{cri}.containerd]\n  default_runtime_name = \"podshim\"\n\
@@ -113,6 +116,7 @@ impl Containerd {
             .arg(dir.join("config.toml"))
             .env("PATH", path)
             .env("PODSHIM_ROOT", &env.root)
+            .env("PODSHIM_CGROUP_PARENT", &env.cgroup_parent)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -121,6 +125,7 @@ impl Containerd {
         let c = Containerd {
             dir,
             address,
+            namespace: env.name.clone(),
             child: Some(child),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -141,6 +146,7 @@ impl Containerd {
             .arg("-a")
             .arg(&self.address)
             .args(args)
+            .env("CONTAINERD_NAMESPACE", &self.namespace)
             .stdin(Stdio::null())
             .output()
             .expect("run ctr")
@@ -148,7 +154,10 @@ impl Containerd {
 
     /// A ctr command line for use under `script` (a terminal) or a shell.
     pub fn ctr_cmdline(&self, args: &str) -> String {
-        format!("ctr -a {} {args}", self.address)
+        format!(
+            "CONTAINERD_NAMESPACE={} ctr -a {} {args}",
+            self.namespace, self.address
+        )
     }
 
     pub fn log(&self) -> String {

@@ -109,6 +109,9 @@ pub fn container_spec(args: &[&str]) -> Value {
 /// One test's world: a private state root and work directory.
 pub struct TestEnv {
     pub name: String,
+    /// The cgroup every pod of this test lives under (the shim's
+    /// `PODSHIM_CGROUP_PARENT`), in every hierarchy.
+    pub cgroup_parent: String,
     pub root: PathBuf,
     pub work: PathBuf,
     bin: PathBuf,
@@ -129,6 +132,7 @@ impl TestEnv {
         std::fs::create_dir_all(&root).unwrap();
         TestEnv {
             name: name.to_string(),
+            cgroup_parent: format!("podshim-test-{tag}"),
             root,
             work,
             bin,
@@ -155,6 +159,7 @@ impl TestEnv {
             .args(args)
             .env("PODSHIM_ROOT", &self.root)
             .env("PODSHIM_BIN", self.podshim())
+            .env("PODSHIM_CGROUP_PARENT", &self.cgroup_parent)
             .output()
             .expect("run podctl")
     }
@@ -250,6 +255,29 @@ impl TestEnv {
         read_json(&p.container_record(&id)).expect("state.json")
     }
 
+    /// A file of a task's cgroup in the hierarchy mounted at
+    /// /sys/fs/cgroup/<hierarchy> (podctl's default layout).
+    pub fn cgroup_file(&self, hierarchy: &str, pod: &str, task: &str, file: &str) -> PathBuf {
+        PathBuf::from("/sys/fs/cgroup")
+            .join(hierarchy)
+            .join(&self.cgroup_parent)
+            .join("podctl")
+            .join(pod)
+            .join(task)
+            .join(file)
+    }
+
+    /// Every cgroup directory of this test, in any hierarchy.
+    pub fn cgroups_left(&self) -> Vec<PathBuf> {
+        std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|h| h.path().join(&self.cgroup_parent))
+            .filter(|p| p.exists())
+            .collect()
+    }
+
     pub fn logs(&self, pod: &str, name: &str) -> String {
         self.podctl_ok(&["logs", pod, name])
     }
@@ -332,7 +360,10 @@ impl TestEnv {
                 .flatten()
                 .flatten()
             {
-                if e.file_name().to_string_lossy().contains(&self.name) {
+                // The test's pods (podctl: the cgroup parent; ctr: the
+                // containerd namespace, which is the test's name).
+                let name = e.file_name().to_string_lossy().into_owned();
+                if e.path().is_dir() && (name == self.cgroup_parent || name == self.name) {
                     out.push(format!("cgroup {}", e.path().display()));
                 }
             }
@@ -356,9 +387,61 @@ impl Drop for TestEnv {
                         .status();
                 }
             }
+            self.purge_cgroups();
             unmount_under(&self.root);
             let _ = std::fs::remove_dir_all(&self.root);
             let _ = std::fs::remove_dir_all(&self.work);
+        }
+    }
+}
+
+impl TestEnv {
+    /// After a failure: every process in the test's cgroups is killed and
+    /// the cgroups (and podshim's markers for them) are removed.
+    fn purge_cgroups(&self) {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    walk(&e.path(), out);
+                }
+            }
+            out.push(dir.to_path_buf());
+        }
+        let mut dirs = Vec::new();
+        for h in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for top in [&self.cgroup_parent, &self.name] {
+                let d = h.path().join(top);
+                if d.is_dir() {
+                    walk(&d, &mut dirs);
+                }
+            }
+        }
+        for d in &dirs {
+            let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines() {
+                let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        for d in &dirs {
+            let _ = std::fs::remove_dir(d);
+        }
+        for m in std::fs::read_dir("/run/podshim-cgroups")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = m.file_name().to_string_lossy().into_owned();
+            if [&self.cgroup_parent, &self.name]
+                .iter()
+                .any(|t| name == **t || name.starts_with(&format!("{t}%2F")))
+            {
+                let _ = std::fs::remove_file(m.path());
+            }
         }
     }
 }

@@ -113,6 +113,7 @@ fn ctr_exec_exit_codes_stdin_and_terminal() {
 
     // stdin reaches the exec and its end reaches it too (CloseIO).
     let mut child = Command::new("ctr")
+        .env("CONTAINERD_NAMESPACE", &ctd.namespace)
         .args([
             "-a",
             &ctd.address,
@@ -331,6 +332,62 @@ fn binary_log_uri_feeds_a_logging_binary() {
     };
     assert_eq!(read("out").trim(), "to-stdout");
     assert_eq!(read("err").trim(), "to-stderr");
+    ctd.stop();
+    env.finish();
+}
+
+#[test]
+fn ctr_metrics_pause_and_resume_use_the_task_cgroup() {
+    let env = TestEnv::new("ctrcg");
+    let ctd = Containerd::start(&env);
+    let r = rootfs();
+    let out = ctd.ctr(&run_args(&r, &["-d"], "cg", &["sleep", "1000"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // ctr names the cgroup /<namespace>/<id>; the task's process is in it.
+    let pid = wait_for(Duration::from_secs(10), "the task's pid", || {
+        let out = String::from_utf8_lossy(&ctd.ctr(&["task", "ls"]).stdout).into_owned();
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some("cg"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<i32>().ok())
+    });
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        cgroups.contains(&format!(":memory:/{}/cg", ctd.namespace)),
+        "{cgroups}"
+    );
+
+    let out = ctd.ctr(&["task", "metrics", "--format", "json", "cg"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data: serde_json::Value = serde_json::from_str(&text).expect("metrics JSON");
+    assert!(
+        data["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0,
+        "no memory usage in {text}"
+    );
+    assert_eq!(data["pids"]["current"], 1, "{text}");
+
+    let status = || {
+        let out = String::from_utf8_lossy(&ctd.ctr(&["task", "ls"]).stdout).into_owned();
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some("cg"))
+            .and_then(|l| l.split_whitespace().nth(2).map(str::to_string))
+            .unwrap_or_default()
+    };
+    assert!(ctd.ctr(&["task", "pause", "cg"]).status.success());
+    assert_eq!(status(), "PAUSED");
+    let freezer = format!("/sys/fs/cgroup/freezer/{}/cg/freezer.state", ctd.namespace);
+    assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "FROZEN");
+    assert!(ctd.ctr(&["task", "resume", "cg"]).status.success());
+    assert_eq!(status(), "RUNNING");
+    remove(&ctd, "cg");
     ctd.stop();
     env.finish();
 }

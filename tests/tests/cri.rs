@@ -34,7 +34,12 @@ fn ns_options(mode: NamespaceMode) -> Option<NamespaceOption> {
     })
 }
 
-fn sandbox_config(name: &str, mode: NamespaceMode, logs: &str) -> PodSandboxConfig {
+fn sandbox_config(
+    name: &str,
+    mode: NamespaceMode,
+    logs: &str,
+    cgroup_parent: &str,
+) -> PodSandboxConfig {
     PodSandboxConfig {
         metadata: Some(PodSandboxMetadata {
             name: name.into(),
@@ -45,6 +50,7 @@ fn sandbox_config(name: &str, mode: NamespaceMode, logs: &str) -> PodSandboxConf
         hostname: name.into(),
         log_directory: logs.into(),
         linux: Some(LinuxPodSandboxConfig {
+            cgroup_parent: cgroup_parent.into(),
             security_context: Some(LinuxSandboxSecurityContext {
                 namespace_options: ns_options(mode),
                 ..Default::default()
@@ -120,7 +126,14 @@ async fn cri_pods_in_every_pid_namespace_mode() {
     ] {
         let logdir = logs.join(tag);
         std::fs::create_dir_all(&logdir).unwrap();
-        let sconfig = sandbox_config(&format!("cri-{tag}"), mode, &logdir.to_string_lossy());
+        // As kubelet's cgroupfs driver names a pod's cgroup.
+        let pod_cgroup = format!("/{}/pod-{tag}", env.cgroup_parent);
+        let sconfig = sandbox_config(
+            &format!("cri-{tag}"),
+            mode,
+            &logdir.to_string_lossy(),
+            &pod_cgroup,
+        );
         let sandbox = c
             .run_pod_sandbox(RunPodSandboxRequest {
                 config: Some(sconfig.clone()),
@@ -227,6 +240,50 @@ async fn cri_pods_in_every_pid_namespace_mode() {
             log.contains("stdout F hello-from-app"),
             "{tag}: CRI log: {log:?}"
         );
+
+        // ContainerStats and UpdateContainerResources reach the cgroup.
+        let stats = c
+            .container_stats(ContainerStatsRequest {
+                container_id: ids[0].clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("ContainerStats ({tag}): {e}"))
+            .into_inner()
+            .stats
+            .unwrap();
+        let mem = stats
+            .memory
+            .and_then(|m| m.working_set_bytes)
+            .map(|v| v.value);
+        assert!(mem.unwrap_or(0) > 0, "{tag}: no memory in ContainerStats");
+        let cpu = stats
+            .cpu
+            .and_then(|c| c.usage_core_nano_seconds)
+            .map(|v| v.value);
+        assert!(cpu.unwrap_or(0) > 0, "{tag}: no cpu in ContainerStats");
+        c.update_container_resources(UpdateContainerResourcesRequest {
+            container_id: ids[0].clone(),
+            linux: Some(LinuxContainerResources {
+                memory_limit_in_bytes: 96 << 20,
+                cpu_period: 100_000,
+                cpu_quota: 50_000,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("UpdateContainerResources ({tag}): {e}"));
+        let pid = task_pid(&ctd, &ids[0]);
+        let mine = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let cg = format!("{pod_cgroup}/{}", ids[0]);
+        assert!(mine.contains(&format!(":memory:{cg}")), "{tag}: {mine}");
+        let limit =
+            std::fs::read_to_string(format!("/sys/fs/cgroup/memory{cg}/memory.limit_in_bytes"))
+                .unwrap_or_else(|e| panic!("{tag}: the container's cgroup {cg}: {e}"));
+        assert_eq!(limit.trim(), (96u64 << 20).to_string(), "{tag}");
+        let quota =
+            std::fs::read_to_string(format!("/sys/fs/cgroup/cpu{cg}/cpu.cfs_quota_us")).unwrap();
+        assert_eq!(quota.trim(), "50000", "{tag}");
 
         for id in &ids {
             c.stop_container(StopContainerRequest {

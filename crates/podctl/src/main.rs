@@ -4,6 +4,7 @@
 
 mod args;
 mod debug;
+mod limits;
 mod rm;
 mod run;
 mod shim;
@@ -25,6 +26,10 @@ const USAGE: &str = "usage: podctl [--root DIR] [--shim PATH] COMMAND
   logs POD CONTAINER               a container's stdout/stderr
   kill POD CONTAINER [--signal S]  signal a container (default TERM)
   debug POD CONTAINER [-- CMD...]  print and run the nsenter command that enters the container
+  stats POD [--json]               memory, cpu, pids and OOM kills per container
+  update POD CONTAINER [--memory SIZE] [--memory-swap SIZE] [--cpus N] [--cpu-quota US]
+         [--cpu-period US] [--cpu-shares N] [--pids N]
+                                   change a running container's limits
   rm POD [--timeout SECS]          stop what runs and delete everything of the pod";
 
 /// Settings every command shares.
@@ -70,6 +75,8 @@ fn real_main(argv: Vec<String>) -> anyhow::Result<ExitCode> {
         "kill" => rm::kill(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "rm" => rm::rm(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "debug" => debug::debug(&ctx, &mut a),
+        "stats" => limits::stats(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
+        "update" => limits::update(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)

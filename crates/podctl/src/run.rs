@@ -53,7 +53,7 @@ pub fn run(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
         let sandbox_dir = bdir.join(SANDBOX_BUNDLE);
         fs::create_dir_all(&sandbox_dir)
             .with_context(|| format!("create {}", sandbox_dir.display()))?;
-        write_json(&sandbox_dir.join("config.json"), &sandbox_spec(&m))?;
+        write_json(&sandbox_dir.join("config.json"), &sandbox_spec(&m)?)?;
         write_json(&bdir.join(MANIFEST_COPY), &serde_json::to_value(&m)?)?;
         let address = shim::start(c, &m.id, &sandbox_dir)?;
         let s = Shim::connect(&address)?;
@@ -73,7 +73,9 @@ pub fn run(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
             let id = m.task_id(&entry.name)?;
             let out = bdir.join(entry.name.as_str());
             fs::create_dir_all(&out).with_context(|| format!("create {}", out.display()))?;
-            let spec = member_spec(spec, &src, &m, &entry.name, shared_pid.as_deref())?;
+            let mut spec = member_spec(spec, &src, &m, &entry.name, shared_pid.as_deref())?;
+            limits(&mut spec, &m, &id, entry.resources.as_ref())
+                .with_context(|| format!("container {}", entry.name))?;
             write_json(&out.join("config.json"), &spec)?;
             prepared.push((id, out));
         }
@@ -123,7 +125,7 @@ fn write_json(path: &Path, v: &Value) -> anyhow::Result<()> {
 
 /// The sandbox's bundle: the pod's hostname and new net, ipc and uts
 /// namespaces (and pid, when shared), as containerd's CRI writes it.
-fn sandbox_spec(m: &PodManifest) -> Value {
+fn sandbox_spec(m: &PodManifest) -> anyhow::Result<Value> {
     let mut namespaces = vec![
         json!({"type": "network"}),
         json!({"type": "ipc"}),
@@ -132,7 +134,7 @@ fn sandbox_spec(m: &PodManifest) -> Value {
     if m.share_pid_namespace {
         namespaces.push(json!({"type": "pid"}));
     }
-    json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "hostname": m.hostname(),
         "root": {"path": "rootfs", "readonly": true},
@@ -142,7 +144,46 @@ fn sandbox_spec(m: &PodManifest) -> Value {
             ann::SANDBOX_NAME: m.id.as_str(),
         },
         "linux": {"namespaces": namespaces}
-    })
+    });
+    limits(&mut spec, m, &m.id, None)?;
+    Ok(spec)
+}
+
+/// The pod's cgroup layout and pod.json's limits: with a cgroup_parent,
+/// every task's cgroup is `<parent>/<pod>/<task>` (a bundle's own
+/// cgroupsPath wins); `resources` is laid over linux.resources key by key.
+fn limits(
+    spec: &mut Value,
+    m: &PodManifest,
+    task: &Id,
+    resources: Option<&Value>,
+) -> anyhow::Result<()> {
+    let linux = spec
+        .as_object_mut()
+        .ok_or_else(|| anyhow::anyhow!("config.json is not an object"))?
+        .entry("linux")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .ok_or_else(|| anyhow::anyhow!("config.json: linux is not an object"))?;
+    if let Some(parent) = &m.cgroup_parent {
+        linux
+            .entry("cgroupsPath")
+            .or_insert_with(|| json!(format!("{}/{}/{task}", parent.trim_end_matches('/'), m.id)));
+    }
+    if let Some(extra) = resources {
+        let extra = extra
+            .as_object()
+            .ok_or_else(|| anyhow::anyhow!("pod.json: resources is not an object"))?;
+        let r = linux
+            .entry("resources")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or_else(|| anyhow::anyhow!("config.json: linux.resources is not an object"))?;
+        for (k, v) in extra {
+            r.insert(k.clone(), v.clone());
+        }
+    }
+    Ok(())
 }
 
 /// A member's bundle: its own config.json with the pod annotations, an

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use containerd_shim_protos::api;
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use containerd_shim_protos::protobuf::MessageField;
 use containerd_shim_protos::TaskClient;
 use podshim_types::Id;
 
@@ -146,6 +148,33 @@ impl Shim {
             ..Default::default()
         };
         self.client.state(ctx(CALL), &req).map_err(rpc)
+    }
+
+    /// The task's cgroup metrics, as packed by the shim.
+    pub fn stats(&self, id: &str) -> anyhow::Result<Any> {
+        let req = api::StatsRequest {
+            id: id.to_string(),
+            ..Default::default()
+        };
+        let r = self.client.stats(ctx(CALL), &req).map_err(rpc)?;
+        r.stats
+            .into_option()
+            .ok_or_else(|| anyhow::anyhow!("the shim sent no stats for {id}"))
+    }
+
+    /// New limits (OCI linux.resources JSON) for a running task.
+    pub fn update(&self, id: &str, resources: &serde_json::Value) -> anyhow::Result<()> {
+        let req = api::UpdateTaskRequest {
+            id: id.to_string(),
+            resources: MessageField::some(Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into(),
+                value: serde_json::to_vec(resources)?,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.client.update(ctx(CALL), &req).map_err(rpc)?;
+        Ok(())
     }
 
     pub fn shutdown(&self, id: &str) -> anyhow::Result<()> {

@@ -24,7 +24,11 @@ fn main() -> ExitCode {
             let secs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0u64);
             shm_read(&args[1], Duration::from_secs(secs)).map(|t| println!("{t}"))
         }
-        _ => Err("usage: podprobe report | shm-write KEY TEXT | shm-read KEY [SECS]".to_string()),
+        Some("alloc") if args.len() >= 2 => alloc(&args[1], args.get(2).map(String::as_str)),
+        _ => Err(
+            "usage: podprobe report | shm-write KEY TEXT | shm-read KEY [SECS] | alloc MIB [--hold]"
+                .to_string(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -112,4 +116,28 @@ fn shm_read(key: &str, wait: Duration) -> Result<String, String> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Allocates and touches MIB mebibytes, one page at a time, printing the
+/// total after each MiB; with `--hold`, keeps it and sleeps forever.
+fn alloc(mib: &str, hold: Option<&str>) -> Result<(), String> {
+    let mib: usize = mib
+        .parse()
+        .map_err(|_| format!("alloc: {mib:?} is not a number"))?;
+    let mut kept: Vec<Vec<u8>> = Vec::with_capacity(mib);
+    for i in 1..=mib {
+        let mut chunk = vec![0u8; 1 << 20];
+        for page in chunk.chunks_mut(4096) {
+            page[0] = 1;
+        }
+        kept.push(chunk);
+        println!("allocated {i} MiB");
+    }
+    if hold == Some("--hold") {
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    drop(kept);
+    Ok(())
 }

@@ -18,6 +18,8 @@ pub enum SysError {
     },
     #[error("channel: {0}")]
     Channel(String),
+    #[error("cgroup {path}: {message}")]
+    Cgroup { path: String, message: String },
     #[error("spec: {field}: {message}")]
     Spec { field: String, message: String },
 }

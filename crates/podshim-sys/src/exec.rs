@@ -31,6 +31,7 @@ pub fn run() -> i32 {
 fn enter(chan: &mut Channel) -> Result<ExecConfig, (&'static str, SysError)> {
     let cfg: ExecConfig = chan.recv_config().map_err(|e| ("config", e))?;
     crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
+    crate::cgroup::join_self(&cfg.cgroup).map_err(|e| ("cgroup", e))?;
     let mut files = Vec::new();
     for req in &cfg.namespaces {
         let kind = NsKind::parse(&req.kind).ok_or_else(|| {

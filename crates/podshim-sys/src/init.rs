@@ -35,6 +35,7 @@ pub fn run() -> i32 {
 fn first_stage(chan: &mut Channel) -> Result<InitConfig, (&'static str, SysError)> {
     let cfg: InitConfig = chan.recv_config().map_err(|e| ("config", e))?;
     crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
+    crate::cgroup::join_self(&cfg.cgroup).map_err(|e| ("cgroup", e))?;
 
     let mut joins = Vec::new();
     let mut fresh = Vec::new();

@@ -8,6 +8,7 @@
 //! socketpair ([`channel`]) with the messages in [`msg`].
 
 pub mod caps;
+pub mod cgroup;
 pub mod channel;
 pub mod error;
 pub mod exec;

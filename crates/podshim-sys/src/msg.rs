@@ -22,6 +22,9 @@ pub struct PauseConfig {
     pub hostname: Option<String>,
     /// Directory where the namespaces are pinned (`P/ns`).
     pub pin_dir: String,
+    /// The cgroup to join first, one directory per hierarchy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroup: Vec<String>,
 }
 
 /// Shim -> init.
@@ -43,6 +46,9 @@ pub struct InitConfig {
     /// namespace, so they vanish with it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rootfs_mounts: Vec<RootfsMount>,
+    /// The cgroup to join before any namespace, one directory per hierarchy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroup: Vec<String>,
 }
 
 /// One mount of a CreateTaskRequest's `rootfs`.
@@ -67,6 +73,9 @@ pub struct ExecConfig {
     /// Allocate a pseudo-terminal inside the container.
     #[serde(default)]
     pub terminal: bool,
+    /// The container's cgroup, joined before its namespaces.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroup: Vec<String>,
 }
 
 /// Child -> shim.

@@ -61,6 +61,7 @@ fn setup(chan: &mut Channel) -> Result<bool, (&'static str, SysError)> {
     let cfg: PauseConfig = chan.recv_config().map_err(|e| ("config", e))?;
     let _ = nix::unistd::chdir("/");
     crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
+    crate::cgroup::join_self(&cfg.cgroup).map_err(|e| ("cgroup", e))?;
 
     let mut joins = Vec::new();
     let mut fresh = Vec::new();

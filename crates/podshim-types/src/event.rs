@@ -20,6 +20,10 @@ pub enum Topic {
     ExecAdded,
     #[serde(rename = "/tasks/exec-started")]
     ExecStarted,
+    #[serde(rename = "/tasks/paused")]
+    TaskPaused,
+    #[serde(rename = "/tasks/resumed")]
+    TaskResumed,
     #[serde(rename = "/pod/sandbox-ready")]
     SandboxReady,
     #[serde(rename = "/pod/stopped")]
@@ -36,6 +40,8 @@ impl Topic {
             Topic::TaskDelete => "/tasks/delete",
             Topic::ExecAdded => "/tasks/exec-added",
             Topic::ExecStarted => "/tasks/exec-started",
+            Topic::TaskPaused => "/tasks/paused",
+            Topic::TaskResumed => "/tasks/resumed",
             Topic::SandboxReady => "/pod/sandbox-ready",
             Topic::PodStopped => "/pod/stopped",
         }
@@ -77,6 +83,8 @@ mod tests {
             Topic::TaskDelete,
             Topic::ExecAdded,
             Topic::ExecStarted,
+            Topic::TaskPaused,
+            Topic::TaskResumed,
             Topic::SandboxReady,
             Topic::PodStopped,
         ] {

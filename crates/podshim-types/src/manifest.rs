@@ -23,6 +23,11 @@ pub struct PodManifest {
     /// pid namespace join it; without the option each has its own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub share_pid_namespace: bool,
+    /// The cgroup under which the pod's cgroup (`<parent>/<pod>`) is made,
+    /// holding one child per task; without it the shim's default
+    /// (`$PODSHIM_CGROUP_PARENT` or `podshim`, then `/podctl/<pod>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
 }
 
 /// One container of a pod.
@@ -33,6 +38,9 @@ pub struct ContainerEntry {
     pub name: Id,
     /// Bundle directory (config.json + rootfs), relative to the pod directory.
     pub bundle: String,
+    /// Limits (OCI linux.resources) laid over the bundle's own, key by key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<serde_json::Value>,
 }
 
 /// Why a manifest was refused.

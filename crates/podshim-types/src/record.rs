@@ -145,6 +145,12 @@ pub struct ContainerRecord {
     /// Why it ended when the exit code alone does not say (pod stopped, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_reason: Option<String>,
+    /// The OOM killer ended the container's pid 1.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oom_killed: bool,
+    /// The task's cgroup, relative to each hierarchy's root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
 }
 
 impl ContainerRecord {
@@ -188,6 +194,8 @@ mod tests {
             finished_at: None,
             exit_code: Some(3),
             exit_reason: None,
+            oom_killed: false,
+            cgroup: Some("podshim/ns/p/c".into()),
         };
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();
         assert_eq!(v["ociVersion"], "1.0.2");

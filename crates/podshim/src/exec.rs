@@ -196,6 +196,11 @@ impl Pod {
             namespaces: namespaces_of(container_pid)?,
             process: exec.process.clone(),
             terminal: exec.terminal,
+            cgroup: task
+                .resources
+                .get()
+                .map(|r| r.join_dirs())
+                .unwrap_or_default(),
         };
         let (pid, pidfd, mut channel) =
             spawn_forking("exec", &["--exec", exec_id], child_stdio, &cfg)

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use podshim_state::{time::rfc3339, write_json, PodPaths};
 use podshim_sys::msg::{Command, InitConfig, PauseConfig, Report, RootfsMount};
@@ -21,6 +21,7 @@ use crate::error::{Result, ShimError};
 use crate::io::IoHandle;
 use crate::publish::{Happened, Publisher};
 use crate::reaper::wait_exit;
+use crate::resources::TaskResources;
 
 /// How a task ended.
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +52,10 @@ pub struct Task {
     exited: watch::Sender<Option<Exit>>,
     /// Exec processes, by exec id.
     pub(crate) execs: Mutex<BTreeMap<String, Arc<crate::exec::Exec>>>,
+    /// The task's cgroup, once made.
+    pub(crate) resources: OnceLock<TaskResources>,
+    /// When an OOM kill in the task's cgroup was last published.
+    last_oom: Mutex<Option<Instant>>,
 }
 
 pub(crate) struct TaskState {
@@ -85,6 +90,8 @@ impl Task {
             }),
             exited: watch::channel(None).0,
             execs: Mutex::new(BTreeMap::new()),
+            resources: OnceLock::new(),
+            last_oom: Mutex::new(None),
         })
     }
 
@@ -262,6 +269,8 @@ impl Pod {
             finished_at: None,
             exit_code: None,
             exit_reason: None,
+            oom_killed: false,
+            cgroup: None,
         };
         let _ = stdio[0];
         let task = Task::new(id.clone(), kind, terminal, record);
@@ -308,7 +317,11 @@ impl Pod {
         let namespaces = bundle.sandbox_namespaces()?;
         let task = self.reserve(&id, Kind::Sandbox, &bundle, ["", "", ""], false)?;
         let _g = task.lifecycle.lock().await;
-        match self.start_pause(&bundle, namespaces).await {
+        if let Err(e) = self.make_cgroup(&task, &bundle) {
+            self.unreserve(&id);
+            return Err(e);
+        }
+        match self.start_pause(&task, &bundle, namespaces).await {
             Ok((pid, pidfd)) => {
                 let waiter = pidfd
                     .try_clone()
@@ -340,6 +353,7 @@ impl Pod {
                 }
                 self.write_record()?;
                 self.watch(task.clone(), waiter);
+                self.watch_oom(&task);
                 self.emit(
                     id.as_str(),
                     Happened::Create {
@@ -354,14 +368,80 @@ impl Pod {
                 Ok(pid)
             }
             Err(e) => {
+                self.drop_cgroup(&task);
                 self.unreserve(&id);
                 Err(e)
             }
         }
     }
 
+    /// Makes the task's cgroup with the spec's limits.
+    fn make_cgroup(&self, task: &Task, bundle: &Bundle) -> Result<()> {
+        let rel = crate::resources::path_for(&bundle.spec, &self.namespace, &self.id, &task.id)?;
+        let res = TaskResources::create(&rel, crate::resources::MARKERS.into(), &bundle.spec)
+            .map_err(|e| context(e, &format!("create {}", task.id)))?;
+        task.st().record.cgroup = Some(rel);
+        let _ = task.resources.set(res);
+        Ok(())
+    }
+
+    /// Removes the task's cgroup after a failed create.
+    fn drop_cgroup(&self, task: &Task) {
+        if let Some(r) = task.resources.get() {
+            if let Err(e) = r.remove() {
+                tracing::error!(container = %task.id, "remove cgroup: {e}");
+            }
+        }
+    }
+
+    /// Publishes OOM kills in the task's cgroup as the kernel reports them
+    /// (v1 eventfd); on v2 they are counted at exit.
+    fn watch_oom(self: &Arc<Self>, task: &Arc<Task>) {
+        let Some(res) = task.resources.get() else {
+            return;
+        };
+        let afd = match res.oom_eventfd() {
+            Ok(Some(afd)) => afd,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(container = %task.id, "no OOM notification: {e}");
+                return;
+            }
+        };
+        let (pod, t) = (self.clone(), task.clone());
+        let h = tokio::spawn(async move {
+            loop {
+                let Ok(mut ready) = afd.readable().await else {
+                    return;
+                };
+                if podshim_sys::cgroup::oom::drain(afd.get_ref()) {
+                    pod.tell_oom(&t);
+                } else {
+                    ready.clear_ready();
+                }
+            }
+        });
+        res.set_oom_watch(h);
+    }
+
+    /// Publishes OOM kills not told yet; true when there were some.
+    fn tell_oom(&self, task: &Task) -> bool {
+        let untold = task
+            .resources
+            .get()
+            .map(|r| r.untold_oom_kills())
+            .unwrap_or(0);
+        if untold > 0 {
+            *task.last_oom.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            tracing::warn!(container = %task.id, kills = untold, "OOM kill");
+            self.emit(task.id.as_str(), Happened::Oom);
+        }
+        untold > 0
+    }
+
     async fn start_pause(
         &self,
+        task: &Task,
         bundle: &Bundle,
         namespaces: Vec<podshim_sys::msg::NsRequest>,
     ) -> Result<(i32, OwnedFd)> {
@@ -378,6 +458,11 @@ impl Pod {
             namespaces,
             hostname: bundle.spec.hostname().clone(),
             pin_dir: ns_dir.to_string_lossy().into_owned(),
+            cgroup: task
+                .resources
+                .get()
+                .map(|r| r.join_dirs())
+                .unwrap_or_default(),
         };
         let mut outcome = match channel.send(&cfg).await {
             Ok(()) => channel.recv::<Report>().await,
@@ -470,6 +555,7 @@ impl Pod {
         let result = async {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| ShimError::Internal(format!("{}: {e}", dir.display())))?;
+            self.make_cgroup(&task, &bundle)?;
             self.persist(&task)?;
             self.start_init(&task, &bundle, plan, stdio, terminal, rootfs)
                 .await
@@ -478,6 +564,7 @@ impl Pod {
         match result {
             Ok((pid, waiter)) => {
                 self.watch(task.clone(), waiter);
+                self.watch_oom(&task);
                 self.emit(
                     id.as_str(),
                     Happened::Create {
@@ -492,6 +579,7 @@ impl Pod {
                 Ok(pid)
             }
             Err(e) => {
+                self.drop_cgroup(&task);
                 self.unreserve(&id);
                 let _ = std::fs::remove_dir_all(&dir);
                 Err(e)
@@ -527,6 +615,11 @@ impl Pod {
             namespaces,
             terminal,
             rootfs_mounts: rootfs.to_vec(),
+            cgroup: task
+                .resources
+                .get()
+                .map(|r| r.join_dirs())
+                .unwrap_or_default(),
         };
         let (child, pidfd, mut channel) = spawn_forking(
             "init",
@@ -619,7 +712,16 @@ impl Pod {
         crate::io::drain(output).await;
         task.st().io.close_stdin();
         let at = SystemTime::now();
-        let reason = match task.kind {
+        // An OOM kill is told before the exit it caused (containerd's CRI
+        // labels the exit by the OOM event it saw first).
+        let oom_now = self.tell_oom(task);
+        let oom_recent = task
+            .last_oom
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(2));
+        let oom_killed = code == 128 + libc::SIGKILL && (oom_now || oom_recent);
+        let mut reason = match task.kind {
             Kind::Sandbox => None,
             Kind::Container { .. } => self
                 .inner()
@@ -628,12 +730,16 @@ impl Pod {
                 .clone()
                 .map(|r| format!("pod stopped: {r}")),
         };
+        if oom_killed && reason.is_none() {
+            reason = Some("OOMKilled".to_string());
+        }
         let pid = {
             let mut st = task.st();
             st.record.status = TaskStatus::Stopped;
             st.record.exit_code = Some(code);
             st.record.finished_at = Some(rfc3339(at));
             st.record.exit_reason = reason.clone();
+            st.record.oom_killed = oom_killed;
             st.pidfd = None;
             st.start = None;
             st.record.pid
@@ -768,7 +874,14 @@ impl Pod {
                 }
             }
         }
-        task.signal(sig)
+        task.signal(sig)?;
+        // A frozen process takes a signal only once thawed.
+        if task.status() == TaskStatus::Paused && sig == libc::SIGKILL {
+            if let Ok(r) = self.cgroup_of(&task) {
+                r.cg.thaw()?;
+            }
+        }
+        Ok(())
     }
 
     pub fn pids(&self, id: &str) -> Result<Vec<i32>> {
@@ -826,7 +939,12 @@ impl Pod {
                 )));
             }
             self.unpin_namespaces();
-        } else {
+        }
+        if let Some(r) = task.resources.get() {
+            r.remove()
+                .map_err(|e| context(e, &format!("delete {id}")))?;
+        }
+        if task.kind != Kind::Sandbox {
             let dir = self.paths.container_dir(&task.id);
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 if e.kind() != std::io::ErrorKind::NotFound {
@@ -847,6 +965,77 @@ impl Pod {
         );
         drop(guard);
         Ok((pid, exit))
+    }
+
+    fn cgroup_of<'a>(&self, task: &'a Task) -> Result<&'a TaskResources> {
+        task.resources
+            .get()
+            .ok_or_else(|| ShimError::FailedPrecondition(format!("task {} has no cgroup", task.id)))
+    }
+
+    /// Pause (freeze) or resume (thaw) a running task's processes.
+    pub async fn set_paused(&self, id: &str, paused: bool) -> Result<()> {
+        let task = self.task(id)?;
+        let _g = task.lifecycle.lock().await;
+        let (from, to) = if paused {
+            (TaskStatus::Running, TaskStatus::Paused)
+        } else {
+            (TaskStatus::Paused, TaskStatus::Running)
+        };
+        let status = task.status();
+        if status != from {
+            return Err(ShimError::FailedPrecondition(format!(
+                "task {id} is {}, not {}",
+                status.as_str(),
+                from.as_str()
+            )));
+        }
+        let cg = &self.cgroup_of(&task)?.cg;
+        if paused {
+            cg.freeze()?;
+        } else {
+            cg.thaw()?;
+        }
+        task.st().record.status = to;
+        self.persist(&task)?;
+        self.emit(
+            id,
+            if paused {
+                Happened::Paused
+            } else {
+                Happened::Resumed
+            },
+        );
+        Ok(())
+    }
+
+    /// Stats: the task's cgroup metrics.
+    pub fn stats(
+        &self,
+        id: &str,
+    ) -> Result<containerd_shim_protos::protobuf::well_known_types::any::Any> {
+        let task = self.task(id)?;
+        crate::metrics::collect(&self.cgroup_of(&task)?.cg)
+    }
+
+    /// Update: new linux.resources (OCI JSON) for a live task.
+    pub async fn update(&self, id: &str, resources: &[u8]) -> Result<()> {
+        let task = self.task(id)?;
+        let _g = task.lifecycle.lock().await;
+        if task.status() == TaskStatus::Stopped {
+            return Err(ShimError::FailedPrecondition(format!(
+                "task {id} has stopped"
+            )));
+        }
+        let r: oci_spec::runtime::LinuxResources =
+            serde_json::from_slice(resources).map_err(|e| {
+                ShimError::InvalidArgument(format!(
+                    "update {id}: resources are not OCI LinuxResources JSON: {e}"
+                ))
+            })?;
+        self.cgroup_of(&task)?
+            .update(&r)
+            .map_err(|e| context(e, &format!("update {id}")))
     }
 
     /// Shutdown: honoured only when no task is left.

@@ -6,7 +6,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
+    TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
@@ -56,6 +57,10 @@ pub enum Happened {
     PodStopped {
         reason: String,
     },
+    /// The OOM killer killed a process of the task's cgroup.
+    Oom,
+    Paused,
+    Resumed,
 }
 
 /// Writes the event log and feeds the forwarder.
@@ -172,6 +177,9 @@ fn log_form(what: &Happened) -> (Topic, EventDetail) {
                 ..d
             },
         ),
+        Happened::Oom => (Topic::TaskOom, d),
+        Happened::Paused => (Topic::TaskPaused, d),
+        Happened::Resumed => (Topic::TaskResumed, d),
     }
 }
 
@@ -232,6 +240,18 @@ fn containerd_form(id: &str, what: &Happened) -> Option<Any> {
             container_id: id,
             exec_id: exec_id.clone(),
             pid: *pid as u32,
+            ..Default::default()
+        }),
+        Happened::Oom => pack(&TaskOOM {
+            container_id: id,
+            ..Default::default()
+        }),
+        Happened::Paused => pack(&TaskPaused {
+            container_id: id,
+            ..Default::default()
+        }),
+        Happened::Resumed => pack(&TaskResumed {
+            container_id: id,
             ..Default::default()
         }),
         // podshim's own topics have no containerd message.

@@ -232,20 +232,33 @@ impl Task for TaskService {
         Ok(Empty::new())
     }
 
-    async fn update(&self, _ctx: &TtrpcContext, _req: api::UpdateTaskRequest) -> R<Empty> {
-        unimplemented("Update (cgroup resources)")
+    async fn update(&self, _ctx: &TtrpcContext, req: api::UpdateTaskRequest) -> R<Empty> {
+        tracing::debug!(pod = %self.pod.id, request = "update", "{req:?}");
+        let value = req
+            .resources
+            .as_ref()
+            .map(|a| a.value.as_slice())
+            .unwrap_or_default();
+        self.pod.update(&req.id, value).await?;
+        Ok(Empty::new())
     }
 
-    async fn stats(&self, _ctx: &TtrpcContext, _req: api::StatsRequest) -> R<api::StatsResponse> {
-        unimplemented("Stats (cgroup metrics)")
+    async fn stats(&self, _ctx: &TtrpcContext, req: api::StatsRequest) -> R<api::StatsResponse> {
+        let stats = self.pod.stats(&req.id)?;
+        Ok(api::StatsResponse {
+            stats: MessageField::some(stats),
+            ..Default::default()
+        })
     }
 
-    async fn pause(&self, _ctx: &TtrpcContext, _req: api::PauseRequest) -> R<Empty> {
-        unimplemented("Pause (cgroup freezer)")
+    async fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> R<Empty> {
+        self.pod.set_paused(&req.id, true).await?;
+        Ok(Empty::new())
     }
 
-    async fn resume(&self, _ctx: &TtrpcContext, _req: api::ResumeRequest) -> R<Empty> {
-        unimplemented("Resume (cgroup freezer)")
+    async fn resume(&self, _ctx: &TtrpcContext, req: api::ResumeRequest) -> R<Empty> {
+        self.pod.set_paused(&req.id, false).await?;
+        Ok(Empty::new())
     }
 
     async fn checkpoint(&self, _ctx: &TtrpcContext, _req: api::CheckpointTaskRequest) -> R<Empty> {

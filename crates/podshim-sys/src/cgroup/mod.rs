@@ -1,0 +1,415 @@
+//! A task's control group in every mounted hierarchy: where it lives,
+//! making it (remembering which directories podshim made, so teardown
+//! removes exactly those), joining it, freezing it, its OOM counter, and
+//! removing it. Limits are in [`resources`], OOM notification in [`oom`].
+//!
+//! The hierarchies are whatever /proc/self/mountinfo shows: pure v1, pure
+//! v2, or hybrid (v1 controllers with a v2 hierarchy beside them, as
+//! systemd mounts at /sys/fs/cgroup/unified). The task's directory is made
+//! in each one, so every tool sees the process where it expects it.
+//! Controller files are read and written through cgroups-rs.
+
+pub mod oom;
+pub mod resources;
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cgroups_rs::freezer::{FreezerController, FreezerState};
+use cgroups_rs::Cgroup;
+
+use crate::error::SysError;
+
+/// One mounted cgroup hierarchy.
+#[derive(Debug, Clone)]
+struct Hierarchy {
+    root: PathBuf,
+    v2: bool,
+    /// v1: the controllers (and `name=` options) of the mount; v2: the
+    /// controllers in the root's cgroup.controllers.
+    controllers: Vec<String>,
+}
+
+/// The mounted hierarchies, read once per process: the shim's mount
+/// namespace does not change under it.
+fn hierarchies() -> Vec<Hierarchy> {
+    static CACHE: std::sync::OnceLock<Vec<Hierarchy>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(read_hierarchies).clone()
+}
+
+fn read_hierarchies() -> Vec<Hierarchy> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out: Vec<Hierarchy> = Vec::new();
+    for line in info.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let fields: Vec<&str> = left.split(' ').collect();
+        let rest: Vec<&str> = right.split(' ').collect();
+        if fields.len() < 5 || rest.len() < 3 || fields[3] != "/" {
+            continue;
+        }
+        let root = PathBuf::from(fields[4]);
+        if out.iter().any(|h| h.root == root) {
+            continue;
+        }
+        match rest[0] {
+            "cgroup" => out.push(Hierarchy {
+                root,
+                v2: false,
+                controllers: rest[2]
+                    .split(',')
+                    .filter(|o| !matches!(*o, "rw" | "ro" | "relatime" | "noatime"))
+                    .map(str::to_string)
+                    .collect(),
+            }),
+            "cgroup2" => {
+                let controllers = std::fs::read_to_string(root.join("cgroup.controllers"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect();
+                out.push(Hierarchy {
+                    root,
+                    v2: true,
+                    controllers,
+                })
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A cgroup path as a spec gives it, checked: cgroupfs form, no `..`.
+/// Returned relative to the hierarchies' roots (no leading slash).
+pub fn check_path(path: &str) -> Result<String, SysError> {
+    if path.contains(':') {
+        return Err(SysError::spec(
+            "linux.cgroupsPath",
+            format!(
+                "{path:?} is a systemd path (slice:prefix:name); podshim drives cgroupfs \
+                 directly: give a path like /kubepods/pod1/ctr"
+            ),
+        ));
+    }
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.is_empty()
+        || path.len() > 1024
+        || parts
+            .iter()
+            .any(|p| *p == "." || *p == ".." || p.contains('\0') || p.len() > 255)
+    {
+        return Err(SysError::spec(
+            "linux.cgroupsPath",
+            format!("{path:?} is not a usable cgroup path"),
+        ));
+    }
+    Ok(parts.join("/"))
+}
+
+/// A task's cgroup.
+#[derive(Debug)]
+pub struct TaskCgroup {
+    rel: String,
+    hierarchies: Vec<Hierarchy>,
+    handle: Cgroup,
+}
+
+impl TaskCgroup {
+    /// The handle for `rel` (from [`check_path`]), whether or not it exists.
+    pub fn open(rel: &str) -> TaskCgroup {
+        TaskCgroup {
+            rel: rel.to_string(),
+            hierarchies: hierarchies(),
+            handle: Cgroup::load(cgroups_rs::hierarchies::auto(), rel),
+        }
+    }
+
+    /// Makes the cgroup in every hierarchy. Each directory podshim makes
+    /// gets a marker in `markers`, so [`remove`](Self::remove) takes away
+    /// exactly what podshim made, shared parents included once unused.
+    pub fn create(rel: &str, markers: &Path) -> Result<TaskCgroup, SysError> {
+        let cg = TaskCgroup::open(rel);
+        if cg.hierarchies.is_empty() {
+            return Err(SysError::Cgroup {
+                path: rel.to_string(),
+                message: "no cgroup hierarchy is mounted".into(),
+            });
+        }
+        std::fs::create_dir_all(markers).map_err(|e| SysError::io("create", markers, e))?;
+        // A parent another shim removes under us shows up as ENOENT: retry.
+        let mut attempt = 0;
+        loop {
+            match cg.make_dirs(markers) {
+                Ok(()) => return Ok(cg),
+                Err(e) if attempt < 5 && e.kind() == ErrorKind::NotFound => attempt += 1,
+                Err(e) => {
+                    let _ = cg.remove(markers);
+                    return Err(SysError::Cgroup {
+                        path: rel.to_string(),
+                        message: format!("make the cgroup: {e}"),
+                    });
+                }
+            }
+        }
+    }
+
+    fn make_dirs(&self, markers: &Path) -> std::io::Result<()> {
+        let parts: Vec<&str> = self.rel.split('/').collect();
+        // Levels made in any hierarchy; each gets one (empty) marker file,
+        // written once: the marker directory may be on a slow disk.
+        let mut made = vec![false; parts.len()];
+        for h in &self.hierarchies {
+            let mut dir = h.root.clone();
+            for (i, part) in parts.iter().enumerate() {
+                if h.v2 {
+                    enable_controllers(&dir);
+                }
+                let parent = dir.clone();
+                dir.push(part);
+                match std::fs::create_dir(&dir) {
+                    Ok(()) => {
+                        made[i] = true;
+                        if !h.v2 && h.controllers.iter().any(|c| c == "cpuset") {
+                            inherit_cpuset(&parent, &dir)?;
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                    Err(e) => {
+                        return Err(std::io::Error::new(
+                            e.kind(),
+                            format!("{}: {e}", dir.display()),
+                        ))
+                    }
+                }
+            }
+        }
+        for (i, _) in made.iter().enumerate().filter(|(_, m)| **m) {
+            let marker = markers.join(marker_name(&parts[..=i].join("/")));
+            match std::fs::File::create_new(&marker) {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The path relative to the hierarchies' roots.
+    pub fn path(&self) -> &str {
+        &self.rel
+    }
+
+    /// The cgroups-rs handle, for the controllers' files.
+    pub fn handle(&self) -> &Cgroup {
+        &self.handle
+    }
+
+    /// The host has a pure v2 hierarchy.
+    pub fn v2(&self) -> bool {
+        self.handle.v2()
+    }
+
+    /// The task's directory in every hierarchy; a process joins by writing
+    /// its pid to each one's `cgroup.procs` ([`join_self`]).
+    pub fn dirs(&self) -> Vec<String> {
+        self.hierarchies
+            .iter()
+            .map(|h| h.root.join(&self.rel).to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// The directory that holds the memory controller's files.
+    pub fn memory_dir(&self) -> Option<PathBuf> {
+        self.controller_dir("memory")
+    }
+
+    /// Processes in the cgroup (from the first hierarchy that has it).
+    pub fn procs(&self) -> Vec<i32> {
+        for d in self.dirs() {
+            if let Ok(s) = std::fs::read_to_string(Path::new(&d).join("cgroup.procs")) {
+                return s.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            }
+        }
+        Vec::new()
+    }
+
+    /// Freezes every process of the cgroup and waits until the kernel says
+    /// they are frozen.
+    pub fn freeze(&self) -> Result<(), SysError> {
+        self.set_frozen(true)
+    }
+
+    pub fn thaw(&self) -> Result<(), SysError> {
+        self.set_frozen(false)
+    }
+
+    fn set_frozen(&self, frozen: bool) -> Result<(), SysError> {
+        let err = |message: String| SysError::Cgroup {
+            path: self.rel.clone(),
+            message,
+        };
+        let freezer: &FreezerController = self
+            .handle
+            .controller_of()
+            .ok_or_else(|| err("no freezer controller on this host".into()))?;
+        let r = if frozen {
+            freezer.freeze()
+        } else {
+            freezer.thaw()
+        };
+        r.map_err(|e| err(format!("freezer: {e}")))?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            // FREEZING (v1) counts as neither: wait until it settles.
+            let state = if self.v2() {
+                self.v2_frozen()
+            } else {
+                match freezer.state() {
+                    Ok(FreezerState::Frozen) => Some(true),
+                    Ok(FreezerState::Thawed) => Some(false),
+                    _ => None,
+                }
+            };
+            if state == Some(frozen) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(err(format!("freezer: still {state:?} after 5 s")));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn v2_frozen(&self) -> Option<bool> {
+        let h = self.hierarchies.iter().find(|h| h.v2)?;
+        let events = std::fs::read_to_string(h.root.join(&self.rel).join("cgroup.events")).ok()?;
+        events
+            .lines()
+            .find_map(|l| l.strip_prefix("frozen "))
+            .map(|v| v.trim() == "1")
+    }
+
+    /// How many processes of the cgroup the OOM killer has killed so far
+    /// (v1 `memory.oom_control`, v2 `memory.events`), if the kernel says.
+    pub fn oom_kills(&self) -> Option<u64> {
+        let dir = self.memory_dir()?;
+        let file = if self.v2() {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
+        let text = std::fs::read_to_string(dir.join(file)).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Removes the cgroup in every hierarchy, then each parent podshim made
+    /// that is now unused. Processes still inside (a container's children
+    /// outliving its pid 1) are killed first.
+    pub fn remove(&self, markers: &Path) -> Result<(), SysError> {
+        let parts: Vec<&str> = self.rel.split('/').collect();
+        for depth in (1..=parts.len()).rev() {
+            let prefix = parts[..depth].join("/");
+            let marker = markers.join(marker_name(&prefix));
+            if !marker.exists() {
+                return Ok(());
+            }
+            let leaf = depth == parts.len();
+            let mut busy = false;
+            for h in &self.hierarchies {
+                let dir = h.root.join(&prefix);
+                if let Err(e) = remove_dir(&dir, leaf) {
+                    if !leaf {
+                        busy = true;
+                        break;
+                    }
+                    return Err(SysError::Cgroup {
+                        path: prefix,
+                        message: format!("remove {}: {e}", dir.display()),
+                    });
+                }
+            }
+            if busy {
+                return Ok(());
+            }
+            let _ = std::fs::remove_file(&marker);
+        }
+        Ok(())
+    }
+}
+
+/// Joins the calling process to the cgroup whose directories are `dirs`.
+/// Runs in the re-executed child before it enters any namespace.
+pub fn join_self(dirs: &[String]) -> Result<(), SysError> {
+    let pid = std::process::id().to_string();
+    for d in dirs {
+        let f = Path::new(d).join("cgroup.procs");
+        std::fs::write(&f, &pid).map_err(|e| SysError::io("join cgroup", f, e))?;
+    }
+    Ok(())
+}
+
+fn marker_name(prefix: &str) -> String {
+    prefix.replace('%', "%25").replace('/', "%2F")
+}
+
+/// On v2 a child gets a controller only when its parent delegates it.
+fn enable_controllers(dir: &Path) {
+    let have = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+    let on = std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+    let want: Vec<String> = have
+        .split_whitespace()
+        .filter(|c| matches!(*c, "cpu" | "cpuset" | "memory" | "pids" | "io" | "hugetlb"))
+        .filter(|c| !on.split_whitespace().any(|o| o == *c))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if !want.is_empty() {
+        // Refused when the parent holds processes itself; the limit write
+        // that needs the controller then fails with its own message.
+        let _ = std::fs::write(dir.join("cgroup.subtree_control"), want.join(" "));
+    }
+}
+
+/// A new v1 cpuset starts with no cpus and no memory nodes; a process
+/// cannot join it until it has the parent's.
+fn inherit_cpuset(parent: &Path, dir: &Path) -> std::io::Result<()> {
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        let mine = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+        if mine.trim().is_empty() {
+            let theirs = std::fs::read_to_string(parent.join(f))?;
+            std::fs::write(dir.join(f), theirs.trim())?;
+        }
+    }
+    Ok(())
+}
+
+/// rmdir, tolerating a cgroup already gone. The leaf's stragglers are
+/// killed and waited for (a process leaves its cgroup as it exits, before
+/// anyone reaps it).
+fn remove_dir(dir: &Path, kill_stragglers: bool) -> std::io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) if kill_stragglers && Instant::now() < deadline => {
+                let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+                for p in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(p),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                if procs.trim().is_empty() && e.raw_os_error() != Some(libc::EBUSY) {
+                    return Err(e);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

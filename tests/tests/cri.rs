@@ -1,8 +1,10 @@
 //! Kubernetes pods through containerd's CRI plugin with podshim as the
 //! runtime handler: RunPodSandbox, CreateContainer, StartContainer,
 //! ContainerStatus, ExecSync (with a timeout that takes the exec's whole
-//! process tree down), the CRI log file, StopContainer, StopPodSandbox and
-//! RemovePodSandbox, for each pid namespace mode.
+//! process tree down), Exec streamed over WebSocket as kubectl does, the CRI
+//! log file, ContainerStats, UpdateContainerResources (read back from the
+//! cgroup under a kubelet-style cgroup parent), StopContainer,
+//! StopPodSandbox and RemovePodSandbox, for each pid namespace mode.
 
 use std::time::Duration;
 
@@ -241,6 +243,35 @@ async fn cri_pods_in_every_pid_namespace_mode() {
             "{tag}: CRI log: {log:?}"
         );
 
+        // Exec (kubectl exec): the streaming URL runs the command in the
+        // container; stdout, stderr and the exit code come back.
+        let url = c
+            .exec(ExecRequest {
+                container_id: ids[0].clone(),
+                cmd: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "echo out-$(hostname); echo err >&2; exit 4".into(),
+                ],
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("Exec ({tag}): {e}"))
+            .into_inner()
+            .url;
+        let streamed = tokio::task::spawn_blocking(move || stream_exec(&url))
+            .await
+            .unwrap();
+        assert_eq!(
+            streamed.0.trim(),
+            format!("out-cri-{tag}"),
+            "{tag}: exec stdout"
+        );
+        assert_eq!(streamed.1.trim(), "err", "{tag}: exec stderr");
+        assert_eq!(streamed.2, Some(4), "{tag}: exec exit code");
+
         // ContainerStats and UpdateContainerResources reach the cgroup.
         let stats = c
             .container_stats(ContainerStatsRequest {
@@ -312,6 +343,52 @@ async fn cri_pods_in_every_pid_namespace_mode() {
     drop(c);
     ctd.stop();
     env.finish();
+}
+
+/// Reads a CRI streaming exec as kubectl does over WebSocket
+/// (`v4.channel.k8s.io`: one byte of channel, then data; channel 3 carries
+/// the final status): stdout, stderr and the exit code.
+fn stream_exec(url: &str) -> (String, String, Option<i32>) {
+    use tungstenite::client::IntoClientRequest;
+    let ws = url.replacen("http://", "ws://", 1);
+    let mut req = ws.into_client_request().unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "v4.channel.k8s.io".parse().unwrap(),
+    );
+    let host = req.uri().authority().unwrap().to_string();
+    let tcp = std::net::TcpStream::connect(host).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let (mut sock, _) = tungstenite::client(req, tcp).expect("websocket handshake");
+    let (mut out, mut err, mut status) = (Vec::new(), Vec::new(), Vec::new());
+    loop {
+        match sock.read() {
+            Ok(tungstenite::Message::Binary(data)) if !data.is_empty() => match data[0] {
+                1 => out.extend_from_slice(&data[1..]),
+                2 => err.extend_from_slice(&data[1..]),
+                3 => status.extend_from_slice(&data[1..]),
+                _ => {}
+            },
+            Ok(tungstenite::Message::Close(_)) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    // A non-zero exit is a Failure status whose cause ExitCode holds it.
+    let status: serde_json::Value = serde_json::from_slice(&status).unwrap_or_default();
+    let code = match status["status"].as_str() {
+        Some("Success") => Some(0),
+        _ => status["details"]["causes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["reason"] == "ExitCode")
+            .and_then(|c| c["message"].as_str()?.parse().ok()),
+    };
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+        code,
+    )
 }
 
 /// The CNI bridge the test made is removed however the test ends.

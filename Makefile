@@ -14,7 +14,7 @@ STATIC_FLAGS := -C target-feature=+crt-static -C relocation-model=static
 TEST_ROOTFS  := build/test-rootfs
 TEST_IMAGE   := build/test-image.tar
 
-.PHONY: all build build-debug deps podprobe rootfs test e2e lint install uninstall clean
+.PHONY: all build build-debug deps podprobe rootfs test e2e bench bench-quick lint install uninstall clean
 
 all: build
 
@@ -45,6 +45,17 @@ test: deps build-debug rootfs
 # Runs every sample pod in bundles/ with the release binaries and checks it.
 e2e: deps build rootfs
 	bash hack/e2e.sh $(CURDIR)/$(RELEASE_DIR)
+
+# Side by side with runc, crun and containerd-shim-runc-v2 (hack/bench.sh):
+# bench/results/<date>.md and .svg. bench-quick is the short version.
+BENCH_DEPS := hyperfine jq bc runc crun gcc
+bench: deps build rootfs
+	bash hack/deps.sh $(BENCH_DEPS)
+	bash hack/bench.sh $(CURDIR)/$(RELEASE_DIR) $(CURDIR)/$(TEST_ROOTFS) $(CURDIR)/bench/results
+
+bench-quick: deps build rootfs
+	bash hack/deps.sh $(BENCH_DEPS)
+	bash hack/bench.sh --quick $(CURDIR)/$(RELEASE_DIR) $(CURDIR)/$(TEST_ROOTFS) $(CURDIR)/bench/results
 
 lint:
 	$(CARGO) fmt --all -- --check

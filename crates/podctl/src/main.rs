@@ -19,7 +19,9 @@ use podshim_types::Id;
 pub const NAMESPACE: &str = "podctl";
 
 const USAGE: &str = "usage: podctl [--root DIR] [--shim PATH] COMMAND
-  run POD_DIR                      start the pod described by POD_DIR/pod.json, print its id
+  run [--rm] POD_DIR               start the pod described by POD_DIR/pod.json, print its id;
+                                   --rm: wait for every container to exit, remove the pod,
+                                   exit with the first non-zero exit code
   ps                               pods and containers: status, pids, exit codes
   inspect POD                      pod and container records as JSON
   events POD [--follow]            the pod's event log
@@ -30,7 +32,8 @@ const USAGE: &str = "usage: podctl [--root DIR] [--shim PATH] COMMAND
   update POD CONTAINER [--memory SIZE] [--memory-swap SIZE] [--cpus N] [--cpu-quota US]
          [--cpu-period US] [--cpu-shares N] [--pids N]
                                    change a running container's limits
-  rm POD [--timeout SECS]          stop what runs and delete everything of the pod";
+  rm POD [--timeout SECS]          stop what runs and delete everything of the pod
+                                   (TERM, then KILL after SECS, default 10; 0: KILL at once)";
 
 /// Settings every command shares.
 pub struct Ctx {
@@ -67,7 +70,7 @@ fn real_main(argv: Vec<String>) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     };
     match cmd.as_str() {
-        "run" => run::run(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
+        "run" => run::run(&ctx, &mut a),
         "ps" => show::ps(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "inspect" => show::inspect(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "events" => show::events(&ctx, &mut a).map(|()| ExitCode::SUCCESS),

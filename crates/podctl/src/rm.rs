@@ -59,7 +59,11 @@ pub fn kill(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
 
 pub fn rm(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
     let timeout = match a.option("--timeout")? {
-        Some(t) => Duration::from_secs_f64(t.parse().with_context(|| format!("--timeout {t:?}"))?),
+        Some(t) => t
+            .parse()
+            .ok()
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .ok_or_else(|| anyhow::anyhow!("--timeout {t:?} is not a number of seconds"))?,
         None => Duration::from_secs(10),
     };
     let pod = Id::new(&a.required("POD")?)?;
@@ -107,8 +111,18 @@ pub fn remove_pod(c: &Ctx, pod: &Id, timeout: Duration) -> anyhow::Result<()> {
         .and_then(|s| Shim::connect(&format!("unix://{}", s.display())).ok())
     {
         Some(s) => {
-            for id in &tasks {
-                stop_and_delete(&s, id, timeout).with_context(|| format!("remove task {id}"))?;
+            // Containers first, all signalled before any is waited for;
+            // the sandbox last.
+            let (sandbox, members) = tasks.split_last().unwrap_or((&tasks[0], &[]));
+            for group in [members, std::slice::from_ref(sandbox)] {
+                let live: Vec<&String> = group
+                    .iter()
+                    .filter(|id| signal_stop(&s, id, timeout).unwrap_or(true))
+                    .collect();
+                for id in live {
+                    wait_and_delete(&s, id, timeout)
+                        .with_context(|| format!("remove task {id}"))?;
+                }
             }
             if let Err(e) = s.shutdown(pod.as_str()) {
                 // The shim may close the connection as it exits.
@@ -162,18 +176,31 @@ pub fn remove_pod(c: &Ctx, pod: &Id, timeout: Duration) -> anyhow::Result<()> {
     }
 }
 
-fn stop_and_delete(s: &Shim, id: &str, timeout: Duration) -> anyhow::Result<()> {
+/// Sends the stop signal (TERM, or KILL with a zero timeout); false when
+/// the task does not exist.
+fn signal_stop(s: &Shim, id: &str, timeout: Duration) -> anyhow::Result<bool> {
     match s.state(id) {
         Ok(_) => {}
-        Err(e) if is_not_found(&e) => return Ok(()),
+        Err(e) if is_not_found(&e) => return Ok(false),
         Err(e) => return Err(e),
     }
-    match s.kill(id, libc::SIGTERM as u32) {
+    let sig = if timeout.is_zero() {
+        libc::SIGKILL
+    } else {
+        libc::SIGTERM
+    };
+    match s.kill(id, sig as u32) {
         Ok(()) => {}
         Err(e) if is_not_found(&e) => {}
         Err(e) => return Err(e),
     }
-    if s.wait(id, timeout)?.is_none() {
+    Ok(true)
+}
+
+/// Waits up to `timeout` for the task, kills it if it is still there, and
+/// deletes it.
+fn wait_and_delete(s: &Shim, id: &str, timeout: Duration) -> anyhow::Result<()> {
+    if timeout.is_zero() || s.wait(id, timeout)?.is_none() {
         match s.kill(id, libc::SIGKILL as u32) {
             Ok(()) => {}
             Err(e) if is_not_found(&e) => {}

@@ -28,7 +28,8 @@ pub const SANDBOX_BUNDLE: &str = "_sandbox";
 /// with a letter or digit, so neither name can clash with a bundle).
 pub const MANIFEST_COPY: &str = "_pod.json";
 
-pub fn run(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
+pub fn run(c: &Ctx, a: &mut Args) -> anyhow::Result<std::process::ExitCode> {
+    let remove = a.flag(&["--rm"]);
     let dir = PathBuf::from(a.required("POD_DIR")?);
     a.done()?;
     let began = Instant::now();
@@ -48,7 +49,7 @@ pub fn run(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
         bundles.push((entry, src, spec));
     }
 
-    let made = (|| -> anyhow::Result<()> {
+    let made = (|| -> anyhow::Result<Vec<Id>> {
         let bdir = bundles_dir(&paths);
         let sandbox_dir = bdir.join(SANDBOX_BUNDLE);
         fs::create_dir_all(&sandbox_dir)
@@ -88,13 +89,19 @@ pub fn run(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
             s.start(id.as_str())
                 .with_context(|| format!("start container {id}"))?;
         }
-        Ok(())
+        Ok(prepared.into_iter().map(|(id, _)| id).collect())
     })();
-    if let Err(e) = made {
-        if let Err(e2) = crate::rm::remove_pod(c, &m.id, std::time::Duration::from_secs(2)) {
-            eprintln!("podctl: cleaning up after the failed run: {e2:#}");
+    let ids = match made {
+        Ok(ids) => ids,
+        Err(e) => {
+            if let Err(e2) = crate::rm::remove_pod(c, &m.id, std::time::Duration::from_secs(2)) {
+                eprintln!("podctl: cleaning up after the failed run: {e2:#}");
+            }
+            return Err(e);
         }
-        return Err(e);
+    };
+    if remove {
+        return wait_and_remove(c, &m.id, &ids, &paths);
     }
     println!("{}", m.id);
     if std::env::var_os("PODCTL_TIMING").is_some() {
@@ -104,7 +111,30 @@ pub fn run(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
             began.elapsed().as_secs_f64() * 1e3
         );
     }
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `run --rm`: waits for every container, removes the pod, and exits with
+/// the first non-zero exit code (0 when all succeeded).
+fn wait_and_remove(
+    c: &Ctx,
+    pod: &Id,
+    ids: &[Id],
+    paths: &PodPaths,
+) -> anyhow::Result<std::process::ExitCode> {
+    let s = Shim::connect(&format!("unix://{}", paths.socket()?.display()))?;
+    let mut code = 0u32;
+    for id in ids {
+        let exit = s
+            .wait(id.as_str(), std::time::Duration::from_secs(365 * 24 * 3600))
+            .with_context(|| format!("wait for {id}"))?
+            .unwrap_or(255);
+        if code == 0 {
+            code = exit;
+        }
+    }
+    crate::rm::remove_pod(c, pod, std::time::Duration::from_secs(2))?;
+    Ok(std::process::ExitCode::from(u8::try_from(code).unwrap_or(255)))
 }
 
 fn read_spec(bundle: &Path) -> anyhow::Result<Value> {

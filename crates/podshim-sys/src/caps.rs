@@ -158,7 +158,10 @@ pub fn apply(sets: &CapSets) -> Result<(), SysError> {
                 0,
             )
         };
-        if rc < 0 {
+        // The kernel raises an ambient capability only if it is permitted
+        // and inheritable too; runc skips the others (with a warning) and
+        // specs made by `runc spec`/`crun spec` rely on that.
+        if rc < 0 && Errno::last() != Errno::EPERM {
             return Err(SysError::os(
                 "prctl(PR_CAP_AMBIENT_RAISE)",
                 NAMES.get(cap as usize).unwrap_or(&"?"),

@@ -381,3 +381,30 @@ fn pid_namespace_modes_pod_container_and_node() {
     env.podctl_ok(&["rm", "--timeout", "0.2", &pod]);
     env.finish();
 }
+
+#[test]
+fn run_rm_waits_removes_and_returns_the_exit_code() {
+    let env = TestEnv::new("runrm");
+    let dir = env.write_pod(
+        "rmpod",
+        "rmpod",
+        &[
+            ("ok", container_spec(&["true"])),
+            ("three", container_spec(&["sh", "-c", "sleep 0.2; exit 3"])),
+        ],
+    );
+    let out = env.podctl(&["run", "--rm", dir.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "podctl run --rm: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !env.pod_dir("rmpod").exists(),
+        "the pod is still there after run --rm"
+    );
+    let left = env.cgroups_left();
+    assert!(left.is_empty(), "cgroups left: {left:?}");
+    env.finish();
+}

@@ -134,7 +134,9 @@ fn wait_and_remove(
         }
     }
     crate::rm::remove_pod(c, pod, std::time::Duration::from_secs(2))?;
-    Ok(std::process::ExitCode::from(u8::try_from(code).unwrap_or(255)))
+    Ok(std::process::ExitCode::from(
+        u8::try_from(code).unwrap_or(255),
+    ))
 }
 
 fn read_spec(bundle: &Path) -> anyhow::Result<Value> {

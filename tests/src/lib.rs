@@ -153,13 +153,25 @@ impl TestEnv {
         self.root.join("podctl").join(pod)
     }
 
+    pub fn podctl_path(&self) -> PathBuf {
+        self.bin.join("podctl")
+    }
+
+    /// The environment podctl runs with in this test.
+    pub fn podctl_env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        vec![
+            ("PODSHIM_ROOT", self.root.clone().into_os_string()),
+            ("PODSHIM_BIN", self.podshim().into_os_string()),
+            ("PODSHIM_CGROUP_PARENT", self.cgroup_parent.clone().into()),
+        ]
+    }
+
     /// Runs podctl against this test's root.
     pub fn podctl(&self, args: &[&str]) -> Output {
-        Command::new(self.bin.join("podctl"))
+        Command::new(self.podctl_path())
             .args(args)
-            .env("PODSHIM_ROOT", &self.root)
-            .env("PODSHIM_BIN", self.podshim())
-            .env("PODSHIM_CGROUP_PARENT", &self.cgroup_parent)
+            .envs(self.podctl_env())
+            .stdin(std::process::Stdio::null())
             .output()
             .expect("run podctl")
     }

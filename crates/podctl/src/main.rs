@@ -4,6 +4,7 @@
 
 mod args;
 mod debug;
+mod exec;
 mod limits;
 mod rm;
 mod run;
@@ -27,6 +28,9 @@ const USAGE: &str = "usage: podctl [--root DIR] [--shim PATH] COMMAND
   events POD [--follow]            the pod's event log
   logs POD CONTAINER               a container's stdout/stderr
   kill POD CONTAINER [--signal S]  signal a container (default TERM)
+  exec POD CONTAINER [-i] [-t] -- CMD...
+                                   run CMD in the container (-t: with a terminal, -i: with stdin);
+                                   exits with CMD's exit code
   debug POD CONTAINER [-- CMD...]  print and run the nsenter command that enters the container
   stats POD [--json]               memory, cpu, pids and OOM kills per container
   update POD CONTAINER [--memory SIZE] [--memory-swap SIZE] [--cpus N] [--cpu-quota US]
@@ -78,6 +82,7 @@ fn real_main(argv: Vec<String>) -> anyhow::Result<ExitCode> {
         "kill" => rm::kill(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "rm" => rm::rm(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "debug" => debug::debug(&ctx, &mut a),
+        "exec" => exec::exec(&ctx, &mut a),
         "stats" => limits::stats(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "update" => limits::update(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "help" | "--help" | "-h" => {

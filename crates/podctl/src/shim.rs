@@ -150,6 +150,89 @@ impl Shim {
         self.client.state(ctx(CALL), &req).map_err(rpc)
     }
 
+    /// Adds an exec process (`process`: OCI Process JSON) to a task.
+    pub fn exec(
+        &self,
+        id: &str,
+        exec_id: &str,
+        terminal: bool,
+        stdio: [&str; 3],
+        process: &serde_json::Value,
+    ) -> anyhow::Result<()> {
+        let req = api::ExecProcessRequest {
+            id: id.to_string(),
+            exec_id: exec_id.to_string(),
+            terminal,
+            stdin: stdio[0].to_string(),
+            stdout: stdio[1].to_string(),
+            stderr: stdio[2].to_string(),
+            spec: MessageField::some(Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".into(),
+                value: serde_json::to_vec(process)?,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.client.exec(ctx(CALL), &req).map_err(rpc)?;
+        Ok(())
+    }
+
+    pub fn exec_start(&self, id: &str, exec_id: &str) -> anyhow::Result<u32> {
+        let req = api::StartRequest {
+            id: id.to_string(),
+            exec_id: exec_id.to_string(),
+            ..Default::default()
+        };
+        Ok(self.client.start(ctx(CALL), &req).map_err(rpc)?.pid)
+    }
+
+    /// Waits, without a time limit, for an exec process to exit.
+    pub fn wait_exec(&self, id: &str, exec_id: &str) -> anyhow::Result<u32> {
+        let req = api::WaitRequest {
+            id: id.to_string(),
+            exec_id: exec_id.to_string(),
+            ..Default::default()
+        };
+        Ok(self
+            .client
+            .wait(ttrpc::context::Context::default(), &req)
+            .map_err(rpc)?
+            .exit_status)
+    }
+
+    pub fn delete_exec(&self, id: &str, exec_id: &str) -> anyhow::Result<()> {
+        let req = api::DeleteRequest {
+            id: id.to_string(),
+            exec_id: exec_id.to_string(),
+            ..Default::default()
+        };
+        self.client.delete(ctx(CALL), &req).map_err(rpc)?;
+        Ok(())
+    }
+
+    pub fn close_stdin(&self, id: &str, exec_id: &str) -> anyhow::Result<()> {
+        let req = api::CloseIORequest {
+            id: id.to_string(),
+            exec_id: exec_id.to_string(),
+            stdin: true,
+            ..Default::default()
+        };
+        self.client.close_io(ctx(CALL), &req).map_err(rpc)?;
+        Ok(())
+    }
+
+    pub fn resize(&self, id: &str, exec_id: &str, rows: u16, cols: u16) -> anyhow::Result<()> {
+        let req = api::ResizePtyRequest {
+            id: id.to_string(),
+            exec_id: exec_id.to_string(),
+            width: u32::from(cols),
+            height: u32::from(rows),
+            ..Default::default()
+        };
+        self.client.resize_pty(ctx(CALL), &req).map_err(rpc)?;
+        Ok(())
+    }
+
     /// The task's cgroup metrics, as packed by the shim.
     pub fn stats(&self, id: &str) -> anyhow::Result<Any> {
         let req = api::StatsRequest {

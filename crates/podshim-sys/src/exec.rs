@@ -59,7 +59,7 @@ fn run_process(mut chan: Channel, cfg: ExecConfig) -> i32 {
         return report_failure(&mut chan, "setsid", &SysError::os("setsid", "exec", e));
     }
     if cfg.terminal {
-        if let Err(e) = crate::tty::give_terminal(&mut chan) {
+        if let Err(e) = crate::tty::give_terminal(&mut chan, Some(&cfg.process)) {
             return report_failure(&mut chan, "terminal", &e);
         }
     }

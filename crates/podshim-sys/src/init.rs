@@ -73,7 +73,7 @@ fn container_main(mut chan: Channel, cfg: InitConfig) -> i32 {
         return report_failure(&mut chan, stage, &e);
     }
     if cfg.terminal {
-        if let Err(e) = crate::tty::give_terminal(&mut chan) {
+        if let Err(e) = crate::tty::give_terminal(&mut chan, cfg.spec.process().as_ref()) {
             return report_failure(&mut chan, "terminal", &e);
         }
     }

@@ -62,11 +62,22 @@ pub fn become_terminal_stdio(slave: OwnedFd) -> Result<(), SysError> {
     Ok(())
 }
 
-/// Opens a pty in the current mount namespace, sends its master to the
-/// shim (a [`Report::Terminal`](crate::msg::Report::Terminal) with the fd)
-/// and makes the slave this session leader's terminal and stdio.
-pub fn give_terminal(chan: &mut crate::channel::Channel) -> Result<(), SysError> {
+/// Opens a pty in the current mount namespace, sizes it as the process's
+/// `consoleSize` asks (so the size is right before the process runs), sends
+/// its master to the shim (a [`Report::Terminal`](crate::msg::Report::Terminal)
+/// with the fd) and makes the slave this session leader's terminal and stdio.
+pub fn give_terminal(
+    chan: &mut crate::channel::Channel,
+    process: Option<&oci_spec::runtime::Process>,
+) -> Result<(), SysError> {
     let pty = open_pty()?;
+    if let Some(size) = process.and_then(|p| p.console_size()) {
+        let rows = u16::try_from(size.height()).unwrap_or(u16::MAX);
+        let cols = u16::try_from(size.width()).unwrap_or(u16::MAX);
+        if rows > 0 && cols > 0 {
+            set_window_size(pty.master.as_fd(), rows, cols)?;
+        }
+    }
     chan.send_with_fd(&crate::msg::Report::Terminal, pty.master.as_fd())?;
     drop(pty.master);
     become_terminal_stdio(pty.slave)
@@ -90,6 +101,20 @@ pub fn set_window_size(master: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(
         ));
     }
     Ok(())
+}
+
+/// The window size (rows, columns) of the terminal `fd` is, if it is one.
+pub fn window_size(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize into the pointer, which outlives
+    // the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
 }
 
 /// Puts an fd in non-blocking mode (for the shim's copy loops).

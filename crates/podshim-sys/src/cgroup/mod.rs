@@ -159,8 +159,22 @@ impl TaskCgroup {
     fn make_dirs(&self, markers: &Path) -> std::io::Result<()> {
         let parts: Vec<&str> = self.rel.split('/').collect();
         // Levels made in any hierarchy; each gets one (empty) marker file,
-        // written once: the marker directory may be on a slow disk.
+        // written once (the marker directory may be on a slow disk), also
+        // when a later mkdir fails, so that removal finds what was made.
         let mut made = vec![false; parts.len()];
+        let result = self.mkdirs(&parts, &mut made);
+        for (i, _) in made.iter().enumerate().filter(|(_, m)| **m) {
+            let marker = markers.join(marker_name(&parts[..=i].join("/")));
+            match std::fs::File::create_new(&marker) {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        result
+    }
+
+    fn mkdirs(&self, parts: &[&str], made: &mut [bool]) -> std::io::Result<()> {
         for h in &self.hierarchies {
             let mut dir = h.root.clone();
             for (i, part) in parts.iter().enumerate() {
@@ -184,14 +198,6 @@ impl TaskCgroup {
                         ))
                     }
                 }
-            }
-        }
-        for (i, _) in made.iter().enumerate().filter(|(_, m)| **m) {
-            let marker = markers.join(marker_name(&parts[..=i].join("/")));
-            match std::fs::File::create_new(&marker) {
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
             }
         }
         Ok(())
@@ -316,6 +322,14 @@ impl TaskCgroup {
             let prefix = parts[..depth].join("/");
             let marker = markers.join(marker_name(&prefix));
             if !marker.exists() {
+                // Never made (a create that failed part way): look higher.
+                if self
+                    .hierarchies
+                    .iter()
+                    .all(|h| !h.root.join(&prefix).exists())
+                {
+                    continue;
+                }
                 return Ok(());
             }
             let leaf = depth == parts.len();

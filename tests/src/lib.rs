@@ -400,6 +400,7 @@ impl Drop for TestEnv {
                 }
             }
             self.purge_cgroups();
+            self.remove_short_sockets();
             unmount_under(&self.root);
             let _ = std::fs::remove_dir_all(&self.root);
             let _ = std::fs::remove_dir_all(&self.work);
@@ -408,6 +409,30 @@ impl Drop for TestEnv {
 }
 
 impl TestEnv {
+    /// After a failure: the sockets of this test's pods that live outside
+    /// the root (paths too long for P/shim.sock go to /run/podshim/s).
+    fn remove_short_sockets(&self) {
+        for ns in std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let Ok(ns_id) = Id::new(&ns.file_name().to_string_lossy()) else {
+                continue;
+            };
+            for pod in std::fs::read_dir(ns.path()).into_iter().flatten().flatten() {
+                let Ok(pod_id) = Id::new(&pod.file_name().to_string_lossy()) else {
+                    continue;
+                };
+                if let Ok(sock) = self.state().pod(&ns_id, &pod_id).socket() {
+                    if !sock.starts_with(&self.root) {
+                        let _ = std::fs::remove_file(sock);
+                    }
+                }
+            }
+        }
+    }
+
     /// After a failure: every process in the test's cgroups is killed and
     /// the cgroups (and podshim's markers for them) are removed.
     fn purge_cgroups(&self) {

@@ -38,6 +38,27 @@ fn hierarchies() -> Vec<Hierarchy> {
     CACHE.get_or_init(read_hierarchies).clone()
 }
 
+/// cgroups-rs's view of the controllers (what `hierarchies::auto()`
+/// returns), read once per process like [`hierarchies`].
+fn controller_hierarchy() -> Box<dyn cgroups_rs::Hierarchy> {
+    use cgroups_rs::hierarchies::{is_cgroup2_unified_mode, V1, V2};
+    enum Kind {
+        V1(V1),
+        V2(V2),
+    }
+    static CACHE: std::sync::OnceLock<Kind> = std::sync::OnceLock::new();
+    match CACHE.get_or_init(|| {
+        if is_cgroup2_unified_mode() {
+            Kind::V2(V2::new())
+        } else {
+            Kind::V1(V1::new())
+        }
+    }) {
+        Kind::V1(h) => Box::new(h.clone()),
+        Kind::V2(h) => Box::new(h.clone()),
+    }
+}
+
 fn read_hierarchies() -> Vec<Hierarchy> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut out: Vec<Hierarchy> = Vec::new();
@@ -123,7 +144,7 @@ impl TaskCgroup {
         TaskCgroup {
             rel: rel.to_string(),
             hierarchies: hierarchies(),
-            handle: Cgroup::load(cgroups_rs::hierarchies::auto(), rel),
+            handle: Cgroup::load(controller_hierarchy(), rel),
         }
     }
 

@@ -6,6 +6,7 @@ mod args;
 mod debug;
 mod exec;
 mod limits;
+mod logs;
 mod rm;
 mod run;
 mod shim;
@@ -26,7 +27,9 @@ const USAGE: &str = "usage: podctl [--root DIR] [--shim PATH] COMMAND
   ps                               pods and containers: status, pids, exit codes
   inspect POD                      pod and container records as JSON
   events POD [--follow]            the pod's event log
-  logs POD CONTAINER               a container's stdout/stderr
+  logs POD CONTAINER [--follow] [--tail N] [--since RFC3339] [--timestamps]
+                                   a container's stdout/stderr (its CRI log, rotated files too)
+  reopen-log POD CONTAINER         make the shim reopen the log file (after an outside rotation)
   kill POD CONTAINER [--signal S]  signal a container (default TERM)
   exec POD CONTAINER [-i] [-t] -- CMD...
                                    run CMD in the container (-t: with a terminal, -i: with stdin);
@@ -78,7 +81,8 @@ fn real_main(argv: Vec<String>) -> anyhow::Result<ExitCode> {
         "ps" => show::ps(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "inspect" => show::inspect(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "events" => show::events(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
-        "logs" => show::logs(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
+        "logs" => logs::logs(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
+        "reopen-log" => logs::reopen(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "kill" => rm::kill(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "rm" => rm::rm(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "debug" => debug::debug(&ctx, &mut a),

@@ -78,18 +78,24 @@ pub fn run(c: &Ctx, a: &mut Args) -> anyhow::Result<std::process::ExitCode> {
             limits(&mut spec, &m, &id, entry.resources.as_ref())
                 .with_context(|| format!("container {}", entry.name))?;
             write_json(&out.join("config.json"), &spec)?;
-            prepared.push((id, out));
+            prepared.push((id, out, entry));
         }
-        for (id, bundle) in &prepared {
-            let log = format!("file://{}", paths.container_log(id).display());
+        for (id, bundle, entry) in &prepared {
+            // The shim writes the CRI log format with rotation.
+            let log = format!(
+                "cri-log://{}?max-size={}&max-files={}",
+                paths.container_log(id).display(),
+                entry.log_max_size.unwrap_or(10 << 20),
+                entry.log_max_files.unwrap_or(5)
+            );
             s.create(id.as_str(), bundle, &log, &log)
                 .with_context(|| format!("create container {id}"))?;
         }
-        for (id, _) in &prepared {
+        for (id, _, _) in &prepared {
             s.start(id.as_str())
                 .with_context(|| format!("start container {id}"))?;
         }
-        Ok(prepared.into_iter().map(|(id, _)| id).collect())
+        Ok(prepared.into_iter().map(|(id, _, _)| id).collect())
     })();
     let ids = match made {
         Ok(ids) => ids,

@@ -233,6 +233,18 @@ impl Shim {
         Ok(())
     }
 
+    /// Asks the shim to reopen the task's CRI log file (podshim's Update
+    /// annotation; the resources stay as they are).
+    pub fn reopen_log(&self, id: &str) -> anyhow::Result<()> {
+        let req = api::UpdateTaskRequest {
+            id: id.to_string(),
+            annotations: [("io.podshim.log/reopen".to_string(), "true".to_string())].into(),
+            ..Default::default()
+        };
+        self.client.update(ctx(CALL), &req).map_err(rpc)?;
+        Ok(())
+    }
+
     /// The task's cgroup metrics, as packed by the shim.
     pub fn stats(&self, id: &str) -> anyhow::Result<Any> {
         let req = api::StatsRequest {

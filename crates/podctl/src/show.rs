@@ -160,20 +160,3 @@ pub fn events(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
-
-pub fn logs(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
-    let pod = a.required("POD")?;
-    let name = a.required("CONTAINER")?;
-    a.done()?;
-    let (pod, paths) = pod_paths(c, &pod)?;
-    let id = Id::new(&format!("{pod}-{name}")).with_context(|| format!("container {name:?}"))?;
-    let log = paths.container_log(&id);
-    let mut f = std::fs::File::open(&log).with_context(|| {
-        format!(
-            "no log for container {name} of pod {pod} ({})",
-            log.display()
-        )
-    })?;
-    std::io::copy(&mut f, &mut std::io::stdout().lock())?;
-    Ok(())
-}

@@ -25,8 +25,10 @@ fn main() -> ExitCode {
             shm_read(&args[1], Duration::from_secs(secs)).map(|t| println!("{t}"))
         }
         Some("alloc") if args.len() >= 2 => alloc(&args[1], args.get(2).map(String::as_str)),
+        Some("lines") if args.len() == 2 => lines(&args[1]),
+        Some("bigline") if args.len() == 2 => bigline(&args[1]),
         _ => Err(
-            "usage: podprobe report | shm-write KEY TEXT | shm-read KEY [SECS] | alloc MIB [--hold]"
+            "usage: podprobe report | shm-write KEY TEXT | shm-read KEY [SECS] | alloc MIB [--hold] | lines N | bigline BYTES"
                 .to_string(),
         ),
     };
@@ -140,4 +142,34 @@ fn alloc(mib: &str, hold: Option<&str>) -> Result<(), String> {
     }
     drop(kept);
     Ok(())
+}
+
+/// Writes N lines, alternating stdout (`out <i>`) and stderr (`err <i>`).
+fn lines(n: &str) -> Result<(), String> {
+    use std::io::Write;
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("lines: {n:?} is not a number"))?;
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    for i in 0..n {
+        let r = if i % 2 == 0 {
+            writeln!(out, "out {i} the quick brown fox").and_then(|()| out.flush())
+        } else {
+            writeln!(err, "err {i} jumps over the lazy dog")
+        };
+        r.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Writes BYTES of `x` to stdout with no newline.
+fn bigline(n: &str) -> Result<(), String> {
+    use std::io::Write;
+    let n: usize = n
+        .parse()
+        .map_err(|_| format!("bigline: {n:?} is not a number"))?;
+    std::io::stdout()
+        .lock()
+        .write_all(&vec![b'x'; n])
+        .map_err(|e| e.to_string())
 }

@@ -41,6 +41,12 @@ pub struct ContainerEntry {
     /// Limits (OCI linux.resources) laid over the bundle's own, key by key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<serde_json::Value>,
+    /// The CRI log file rotates at this size (bytes; default 10 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_max_size: Option<u64>,
+    /// Log files kept, the live one included (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_max_files: Option<u32>,
 }
 
 /// Why a manifest was refused.

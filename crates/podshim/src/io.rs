@@ -25,6 +25,8 @@ pub struct IoHandle {
     /// CloseIO came; it may come before the copy is attached (a client
     /// whose stdin ends at once closes it while Start is still running).
     stdin_closed: bool,
+    /// The CRI log the output goes to, for reopen requests.
+    log: Option<Arc<std::sync::Mutex<crate::crilog::CriLog>>>,
 }
 
 impl IoHandle {
@@ -44,7 +46,29 @@ impl IoHandle {
         }
     }
 
-    /// The terminal output copy, to be awaited before an exit is told.
+    /// Output copied into a CRI log by `copier`.
+    pub fn set_log(
+        &mut self,
+        log: Arc<std::sync::Mutex<crate::crilog::CriLog>>,
+        copier: JoinHandle<()>,
+    ) {
+        self.log = Some(log);
+        self.output = Some(copier);
+    }
+
+    /// Reopens the CRI log file (after an outside rotation).
+    pub fn reopen_log(&self) -> Result<()> {
+        let log = self.log.as_ref().ok_or_else(|| {
+            ShimError::FailedPrecondition("the process does not log through the shim".into())
+        })?;
+        log.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reopen()
+            .map_err(|e| ShimError::Internal(format!("reopen log: {e}")))
+    }
+
+    /// The output copy (terminal or CRI log), to be awaited before an exit
+    /// is told.
     pub fn take_output(&mut self) -> Option<JoinHandle<()>> {
         self.output.take()
     }
@@ -172,7 +196,7 @@ pub fn terminal(master: OwnedFd, stdin: &str, stdout: &str) -> Result<IoHandle> 
     Ok(handle)
 }
 
-async fn read(fd: &AsyncFd<OwnedFd>, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) async fn read(fd: &AsyncFd<OwnedFd>, buf: &mut [u8]) -> std::io::Result<usize> {
     loop {
         let mut guard = fd.readable().await?;
         match guard.try_io(|inner| {

@@ -4,6 +4,7 @@
 
 mod bundle;
 mod children;
+mod crilog;
 mod delete;
 mod error;
 mod exec;

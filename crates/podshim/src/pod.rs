@@ -1018,6 +1018,12 @@ impl Pod {
         crate::metrics::collect(&self.cgroup_of(&task)?.cg)
     }
 
+    /// Reopens the task's CRI log file (podshim's Update annotation
+    /// [`crate::crilog::REOPEN_ANNOTATION`]).
+    pub fn reopen_log(&self, id: &str) -> Result<()> {
+        self.task(id)?.st().io.reopen_log()
+    }
+
     /// Update: new linux.resources (OCI JSON) for a live task.
     pub async fn update(&self, id: &str, resources: &[u8]) -> Result<()> {
         let task = self.task(id)?;

@@ -239,6 +239,15 @@ impl Task for TaskService {
             .as_ref()
             .map(|a| a.value.as_slice())
             .unwrap_or_default();
+        if req
+            .annotations
+            .contains_key(crate::crilog::REOPEN_ANNOTATION)
+        {
+            self.pod.reopen_log(&req.id)?;
+            if value.is_empty() {
+                return Ok(Empty::new());
+            }
+        }
         self.pod.update(&req.id, value).await?;
         Ok(Empty::new())
     }

@@ -5,6 +5,7 @@
 use std::fs::{File, OpenOptions};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::sync::{Arc, Mutex};
 
 use crate::io::IoHandle;
 use std::path::Path;
@@ -26,8 +27,23 @@ pub async fn open(
     stderr: &str,
     who: &Owner<'_>,
 ) -> Result<(ChildStdio, IoHandle)> {
-    let (stdin, handle) = open_in(stdin)?;
-    let (stdout, stderr) = if stdout.starts_with("binary://") {
+    let (stdin, mut handle) = open_in(stdin)?;
+    let (stdout, stderr) = if stdout.starts_with("cri-log://") {
+        if stderr != stdout {
+            return Err(ShimError::InvalidArgument(format!(
+                "stdio {stdout:?}: a cri-log:// stdout needs the same stderr, not {stderr:?}"
+            )));
+        }
+        let log = Arc::new(Mutex::new(crate::crilog::CriLog::from_uri(stdout)?));
+        let pipe = || {
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| ShimError::Internal(format!("pipe: {e}")))
+        };
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        handle.set_log(log.clone(), crate::crilog::spawn_copier(log, out_r, err_r)?);
+        (Some(out_w), Some(err_w))
+    } else if stdout.starts_with("binary://") {
         let (o, e) = binary_logger(stdout, who).await?;
         (Some(o), Some(e))
     } else {

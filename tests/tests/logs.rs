@@ -195,3 +195,56 @@ fn reopen_after_an_outside_rotation_loses_no_line() {
     env.podctl_ok(&["rm", &pod]);
     env.finish();
 }
+
+#[test]
+fn a_flood_of_output_nobody_reads_does_not_stall_the_pod() {
+    let mut env = TestEnv::new("flood");
+    let dir = env.write_pod(
+        "floodpod",
+        "floodpod",
+        &[
+            ("spew", container_spec(&["yes", "a line nobody reads"])),
+            (
+                "calm",
+                container_spec(&["sh", "-c", "echo calm-started; exec sleep 1000"]),
+            ),
+        ],
+    );
+    let manifest = dir.join("pod.json");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    m["containers"][0]["log_max_size"] = json!(1 << 20);
+    m["containers"][0]["log_max_files"] = json!(2);
+    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+    // The sibling is created and started while the flood runs, and the
+    // shim still answers: a second pod's worth of requests goes through.
+    let pod = env.run_pod(&dir);
+    wait_for(WAIT, "the sibling's output", || {
+        env.logs(&pod, "calm")
+            .contains("calm-started")
+            .then_some(())
+    });
+    let spew_dir = env
+        .pod_dir(&pod)
+        .join("containers")
+        .join(format!("{pod}-spew"));
+    wait_for(WAIT, "the flood to rotate its log", || {
+        spew_dir.join("log.1").exists().then_some(())
+    });
+    let stats = env.podctl_ok(&["stats", &pod]);
+    assert!(stats.contains("spew") && stats.contains("calm"), "{stats}");
+    // Bounded: two files of about 1 MiB, however long it runs.
+    std::thread::sleep(Duration::from_millis(300));
+    let total: u64 = ["log", "log.1", "log.2"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(spew_dir.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    assert!(total <= 3 << 20, "the log grew to {total} bytes");
+    assert!(
+        !spew_dir.join("log.2").exists(),
+        "more files than asked for"
+    );
+    env.podctl_ok(&["rm", "--timeout", "0", &pod]);
+    env.finish();
+}

@@ -81,20 +81,28 @@ impl CriLog {
         })
     }
 
-    /// Writes one CRI line, rotating first when the file is full.
-    fn write_line(&mut self, stream: &str, full: bool, text: &[u8]) -> std::io::Result<()> {
-        let mut line = Vec::with_capacity(text.len() + 48);
-        line.extend_from_slice(podshim_state::time::now_rfc3339().as_bytes());
-        line.push(b' ');
-        line.extend_from_slice(stream.as_bytes());
-        line.extend_from_slice(if full { b" F " } else { b" P " });
-        line.extend_from_slice(text);
-        line.push(b'\n');
-        if self.size > 0 && self.size + line.len() as u64 > self.max_size {
-            self.rotate()?;
+    /// Writes CRI lines (one write per file), rotating where a file fills.
+    fn write_lines(&mut self, stream: &str, lines: &[(bool, Vec<u8>)]) -> std::io::Result<()> {
+        let time = podshim_state::time::now_rfc3339();
+        let mut buf = Vec::new();
+        for (full, text) in lines {
+            let len = (time.len() + stream.len() + 4 + text.len() + 1) as u64;
+            if self.size + buf.len() as u64 > 0
+                && self.size + buf.len() as u64 + len > self.max_size
+            {
+                self.file.write_all(&buf)?;
+                buf.clear();
+                self.rotate()?;
+            }
+            buf.extend_from_slice(time.as_bytes());
+            buf.push(b' ');
+            buf.extend_from_slice(stream.as_bytes());
+            buf.extend_from_slice(if *full { b" F " } else { b" P " });
+            buf.extend_from_slice(text);
+            buf.push(b'\n');
         }
-        self.file.write_all(&line)?;
-        self.size += line.len() as u64;
+        self.file.write_all(&buf)?;
+        self.size += buf.len() as u64;
         Ok(())
     }
 
@@ -188,19 +196,28 @@ pub fn spawn_copier(
         tasks.push(tokio::spawn(async move {
             let mut lines = Lines::default();
             let mut buf = vec![0u8; 64 * 1024];
-            let write = |log: &Mutex<CriLog>, full: bool, text: &[u8]| {
+            let mut ready: Vec<(bool, Vec<u8>)> = Vec::new();
+            let write = |log: &Mutex<CriLog>, ready: &mut Vec<(bool, Vec<u8>)>| {
                 let mut l = log.lock().unwrap_or_else(|p| p.into_inner());
-                if let Err(e) = l.write_line(stream, full, text) {
+                if let Err(e) = l.write_lines(stream, ready) {
                     tracing::error!("log {}: {e}", l.path.display());
                 }
+                ready.clear();
             };
             loop {
                 match crate::io::read(&afd, &mut buf).await {
                     Ok(0) | Err(_) => break,
-                    Ok(n) => lines.feed(&buf[..n], &mut |full, t| write(&log, full, t)),
+                    Ok(n) => {
+                        lines.feed(&buf[..n], &mut |full, t| ready.push((full, t.to_vec())));
+                        write(&log, &mut ready);
+                        // A process that writes without pause must not keep
+                        // the shim's one thread from its other work.
+                        tokio::task::yield_now().await;
+                    }
                 }
             }
-            lines.finish(&mut |full, t| write(&log, full, t));
+            lines.finish(&mut |full, t| ready.push((full, t.to_vec())));
+            write(&log, &mut ready);
         }));
     }
     Ok(tokio::spawn(async move {

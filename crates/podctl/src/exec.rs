@@ -33,16 +33,12 @@ pub fn exec(c: &Ctx, a: &mut Args) -> anyhow::Result<ExitCode> {
     let both = a.flag(&["-it", "-ti"]);
     let stdin = both || a.flag(&["-i", "--stdin"]);
     let tty = both || a.flag(&["-t", "--tty"]);
-    let pod = Id::new(&a.required("POD")?)?;
+    let (pod, paths) = crate::show::pod_paths(c, &a.required("POD")?)?;
     let name = Id::new(&a.required("CONTAINER")?)?;
     a.done()?;
     let cmd = std::mem::take(&mut a.rest);
     if cmd.is_empty() {
         bail!("no command: podctl exec POD CONTAINER [-it] -- CMD [ARG...]");
-    }
-    let paths = c.root.pod(&c.namespace, &pod);
-    if !paths.dir().exists() {
-        bail!("pod {pod} not found");
     }
     let task = format!("{pod}-{name}");
     let spec_path = bundles_dir(&paths).join(name.as_str()).join("config.json");

@@ -58,10 +58,7 @@ pub fn decode(type_url: &str, value: &[u8]) -> anyhow::Result<Usage> {
 }
 
 fn connect(c: &Ctx, pod: &Id) -> anyhow::Result<(Shim, PodManifest)> {
-    let paths = c.root.pod(&c.namespace, pod);
-    if !paths.dir().exists() {
-        bail!("pod {pod} not found");
-    }
+    let (_, paths) = crate::show::pod_paths(c, pod.as_str())?;
     let m: PodManifest = read_json(&bundles_dir(&paths).join(MANIFEST_COPY))
         .with_context(|| format!("pod {pod}: its manifest copy"))?;
     let s = Shim::connect(&format!("unix://{}", paths.socket()?.display()))?;

@@ -106,13 +106,9 @@ pub fn logs(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
         })
         .transpose()?;
     let since = a.option("--since")?;
-    let pod = Id::new(&a.required("POD")?)?;
+    let (pod, paths) = crate::show::pod_paths(c, &a.required("POD")?)?;
     let name = Id::new(&a.required("CONTAINER")?)?;
     a.done()?;
-    let paths = c.root.pod(&c.namespace, &pod);
-    if !paths.dir().exists() {
-        bail!("pod {pod} not found");
-    }
     let id = Id::new(&format!("{pod}-{name}")).with_context(|| format!("container {name:?}"))?;
     let log = paths.container_log(&id);
     let list = files(&log);
@@ -230,13 +226,9 @@ fn follow_log(
 }
 
 pub fn reopen(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
-    let pod = Id::new(&a.required("POD")?)?;
+    let (pod, paths) = crate::show::pod_paths(c, &a.required("POD")?)?;
     let name = Id::new(&a.required("CONTAINER")?)?;
     a.done()?;
-    let paths = c.root.pod(&c.namespace, &pod);
-    if !paths.dir().exists() {
-        bail!("pod {pod} not found");
-    }
     let s = crate::shim::Shim::connect(&format!("unix://{}", paths.socket()?.display()))?;
     s.reopen_log(&format!("{pod}-{name}"))
         .with_context(|| format!("reopen the log of {name} in pod {pod}"))

@@ -11,7 +11,8 @@ use podshim_types::{ContainerRecord, Id, PodRecord, PodStatus, TaskStatus};
 use crate::args::Args;
 use crate::Ctx;
 
-fn pod_paths(c: &Ctx, pod: &str) -> anyhow::Result<(Id, PodPaths)> {
+/// A pod's id and paths; an error when there is no such pod.
+pub(crate) fn pod_paths(c: &Ctx, pod: &str) -> anyhow::Result<(Id, PodPaths)> {
     let id = Id::new(pod).with_context(|| format!("pod id {pod:?}"))?;
     let paths = c.root.pod(&c.namespace, &id);
     if !paths.record().exists() {

@@ -120,6 +120,29 @@ fn every_line_lands_in_order_through_rotation() {
     assert_eq!(text, last_two);
     let all = env.podctl_ok(&["logs", &pod, "chatty", "--follow"]);
     assert_eq!(all.lines().count() as u64, n);
+    // --since: the lines written at or after a time, given in another zone
+    // and to the second too; or a duration back from now.
+    let time = |l: &String| l.split(' ').next().unwrap().to_string();
+    let mid = time(&lines[lines.len() / 2]);
+    let later = lines.iter().filter(|l| time(l) >= mid).count();
+    let since = env.podctl_ok(&["logs", &pod, "chatty", "--since", &mid]);
+    assert_eq!(since.lines().count(), later);
+    let whole_second = format!("{}Z", &mid[..19]);
+    let second_start = format!("{}.000000000Z", &mid[..19]);
+    let from_second = lines.iter().filter(|l| time(l) >= second_start).count();
+    let since = env.podctl_ok(&["logs", &pod, "chatty", "--since", &whole_second]);
+    assert_eq!(since.lines().count(), from_second);
+    let hour: u32 = mid[11..13].parse().unwrap();
+    if hour < 23 {
+        // The same second written an hour ahead in a +01:00 zone.
+        let zoned = format!("{}{:02}{}+01:00", &mid[..11], hour + 1, &mid[13..19]);
+        let since = env.podctl_ok(&["logs", &pod, "chatty", "--since", &zoned]);
+        assert_eq!(since.lines().count(), from_second, "{zoned}");
+    }
+    let recent = env.podctl_ok(&["logs", &pod, "chatty", "--since", "1h"]);
+    assert_eq!(recent.lines().count() as u64, n);
+    let err = env.podctl_err(&["logs", &pod, "chatty", "--since", "yesterday"]);
+    assert!(err.contains("--since \"yesterday\""), "{err}");
     env.podctl_ok(&["rm", &pod]);
     env.finish();
 }
@@ -230,6 +253,29 @@ fn a_flood_of_output_nobody_reads_does_not_stall_the_pod() {
         .join(format!("{pod}-spew"));
     wait_for(WAIT, "the flood to rotate its log", || {
         spew_dir.join("log.1").exists().then_some(())
+    });
+    // An attached client that reads nothing is let go, and the flood and
+    // the shim go on.
+    let mut idle = std::os::unix::net::UnixStream::connect(spew_dir.join("attach")).unwrap();
+    let rotated = std::fs::metadata(spew_dir.join("log.1"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    idle.set_read_timeout(Some(WAIT)).unwrap();
+    let mut frames = Vec::new();
+    std::io::Read::read_to_end(&mut idle, &mut frames).expect("the idle client was not let go");
+    assert_ne!(
+        frames.first(),
+        Some(&0),
+        "an exit frame for a running container"
+    );
+    wait_for(WAIT, "the log to rotate again", || {
+        let m = std::fs::metadata(spew_dir.join("log.1"))
+            .ok()?
+            .modified()
+            .ok()?;
+        (m > rotated).then_some(())
     });
     let stats = env.podctl_ok(&["stats", &pod]);
     assert!(stats.contains("spew") && stats.contains("calm"), "{stats}");

@@ -227,7 +227,7 @@ fn copy_in(mut fifo: File, address: String, task: String, exec_id: String) {
 }
 
 /// Sends our terminal's size now and on every SIGWINCH.
-fn follow_window_size(address: &str, task: &str, exec_id: &str) {
+pub(crate) fn follow_window_size(address: &str, task: &str, exec_id: &str) {
     let Ok(s) = Shim::connect(address) else {
         return;
     };
@@ -249,12 +249,12 @@ fn follow_window_size(address: &str, task: &str, exec_id: &str) {
 }
 
 /// Our terminal in raw mode, restored on drop.
-struct RawTerminal {
+pub(crate) struct RawTerminal {
     saved: Termios,
 }
 
 impl RawTerminal {
-    fn enter() -> Option<RawTerminal> {
+    pub(crate) fn enter() -> Option<RawTerminal> {
         let stdin = std::io::stdin();
         let saved = termios::tcgetattr(stdin.as_fd()).ok()?;
         let mut raw = saved.clone();

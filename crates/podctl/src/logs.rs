@@ -45,7 +45,7 @@ pub fn parse(line: &str) -> Option<Entry<'_>> {
 
 struct Options {
     timestamps: bool,
-    since: Option<String>,
+    since: Option<std::time::SystemTime>,
 }
 
 /// Prints one entry as `podctl logs` shows it.
@@ -55,7 +55,9 @@ fn show(
     o: &Options,
     at_line_start: &mut bool,
 ) -> std::io::Result<()> {
-    if o.since.as_deref().is_some_and(|s| e.time < s) {
+    // An entry whose time cannot be read is shown rather than lost.
+    let at = podshim_state::time::parse_rfc3339(e.time);
+    if o.since.zip(at).is_some_and(|(since, at)| at < since) {
         return Ok(());
     }
     if o.timestamps && *at_line_start {
@@ -105,7 +107,7 @@ pub fn logs(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
                 .with_context(|| format!("--tail {t:?} is not a number"))
         })
         .transpose()?;
-    let since = a.option("--since")?;
+    let since = a.option("--since")?.map(|t| parse_since(&t)).transpose()?;
     let (pod, paths) = crate::show::pod_paths(c, &a.required("POD")?)?;
     let name = Id::new(&a.required("CONTAINER")?)?;
     a.done()?;
@@ -234,6 +236,41 @@ pub fn reopen(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
         .with_context(|| format!("reopen the log of {name} in pod {pod}"))
 }
 
+/// `--since`: an RFC 3339 time, or a duration back from now as kubectl
+/// takes it (`90s`, `5m`, `1h30m`).
+fn parse_since(t: &str) -> anyhow::Result<std::time::SystemTime> {
+    if let Some(at) = podshim_state::time::parse_rfc3339(t) {
+        return Ok(at);
+    }
+    let bad = || anyhow::anyhow!("--since {t:?}: neither an RFC 3339 time nor a duration like 5m");
+    let mut total = 0u64;
+    let mut digits = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        digits.clear();
+    }
+    if !digits.is_empty() || t.is_empty() {
+        return Err(bad());
+    }
+    std::time::SystemTime::now()
+        .checked_sub(std::time::Duration::from_secs(total))
+        .ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +283,29 @@ mod tests {
         assert_eq!((e.full, e.text), (false, ""));
         assert!(parse("not a log line").is_none());
         assert!(parse("").is_none());
+    }
+
+    #[test]
+    fn since_takes_times_and_durations() {
+        let now = std::time::SystemTime::now();
+        let back = |t: &str| {
+            now.duration_since(parse_since(t).unwrap())
+                .unwrap()
+                .as_secs()
+        };
+        assert!((5395..5405).contains(&back("1h30m")));
+        assert!((85..95).contains(&back("90s")));
+        assert!(parse_since("2026-01-01T00:00:00Z").is_ok());
+        for bad in [
+            "",
+            "5",
+            "m",
+            "5d",
+            "yesterday",
+            "-5m",
+            "99999999999999999999s",
+        ] {
+            assert!(parse_since(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! over ttrpc, and reads the state directory for everything it shows.
 
 mod args;
+mod attach;
 mod debug;
 mod exec;
 mod limits;
@@ -34,6 +35,9 @@ const USAGE: &str = "usage: podctl [--root DIR] [--shim PATH] COMMAND
   exec POD CONTAINER [-i] [-t] -- CMD...
                                    run CMD in the container (-t: with a terminal, -i: with stdin);
                                    exits with CMD's exit code
+  attach POD CONTAINER [--no-stdin]
+                                   the container's output as it comes, and its terminal if it
+                                   has one (detach: Ctrl-P Ctrl-Q); exits with its exit code
   debug POD CONTAINER [-- CMD...]  print and run the nsenter command that enters the container
   stats POD [--json]               memory, cpu, pids and OOM kills per container
   update POD CONTAINER [--memory SIZE] [--memory-swap SIZE] [--cpus N] [--cpu-quota US]
@@ -87,6 +91,7 @@ fn real_main(argv: Vec<String>) -> anyhow::Result<ExitCode> {
         "rm" => rm::rm(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "debug" => debug::debug(&ctx, &mut a),
         "exec" => exec::exec(&ctx, &mut a),
+        "attach" => attach::attach(&ctx, &mut a),
         "stats" => limits::stats(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "update" => limits::update(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "help" | "--help" | "-h" => {

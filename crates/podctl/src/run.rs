@@ -59,7 +59,7 @@ pub fn run(c: &Ctx, a: &mut Args) -> anyhow::Result<std::process::ExitCode> {
         let address = shim::start(c, &m.id, &sandbox_dir)?;
         let s = Shim::connect(&address)?;
         let pause = s
-            .create(m.id.as_str(), &sandbox_dir, "", "")
+            .create(m.id.as_str(), &sandbox_dir, "", "", false)
             .with_context(|| format!("create sandbox {}", m.id))?;
         s.start(m.id.as_str())
             .with_context(|| format!("start sandbox {}", m.id))?;
@@ -78,24 +78,26 @@ pub fn run(c: &Ctx, a: &mut Args) -> anyhow::Result<std::process::ExitCode> {
             limits(&mut spec, &m, &id, entry.resources.as_ref())
                 .with_context(|| format!("container {}", entry.name))?;
             write_json(&out.join("config.json"), &spec)?;
-            prepared.push((id, out, entry));
+            let terminal = spec["process"]["terminal"].as_bool().unwrap_or(false);
+            prepared.push((id, out, entry, terminal));
         }
-        for (id, bundle, entry) in &prepared {
-            // The shim writes the CRI log format with rotation.
+        for (id, bundle, entry, terminal) in &prepared {
+            // The shim writes the CRI log format with rotation (a terminal's
+            // output too) and serves `podctl attach`.
             let log = format!(
                 "cri-log://{}?max-size={}&max-files={}",
                 paths.container_log(id).display(),
                 entry.log_max_size.unwrap_or(10 << 20),
                 entry.log_max_files.unwrap_or(5)
             );
-            s.create(id.as_str(), bundle, &log, &log)
+            s.create(id.as_str(), bundle, &log, &log, *terminal)
                 .with_context(|| format!("create container {id}"))?;
         }
-        for (id, _, _) in &prepared {
+        for (id, _, _, _) in &prepared {
             s.start(id.as_str())
                 .with_context(|| format!("start container {id}"))?;
         }
-        Ok(prepared.into_iter().map(|(id, _, _)| id).collect())
+        Ok(prepared.into_iter().map(|(id, _, _, _)| id).collect())
     })();
     let ids = match made {
         Ok(ids) => ids,

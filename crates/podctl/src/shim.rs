@@ -85,12 +85,14 @@ impl Shim {
         bundle: &Path,
         stdout: &str,
         stderr: &str,
+        terminal: bool,
     ) -> anyhow::Result<u32> {
         let req = api::CreateTaskRequest {
             id: id.to_string(),
             bundle: bundle.to_string_lossy().into_owned(),
             stdout: stdout.to_string(),
             stderr: stderr.to_string(),
+            terminal,
             ..Default::default()
         };
         Ok(self.client.create(ctx(CALL), &req).map_err(rpc)?.pid)

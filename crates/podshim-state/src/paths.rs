@@ -9,6 +9,7 @@
 //! P/ns/{net,ipc,uts}            pinned namespaces
 //! P/containers/<id>/state.json  task record
 //! P/containers/<id>/log         stdio log when asked for
+//! P/containers/<id>/attach      attach socket of a logged container
 //! ```
 //!
 //! Only validated [`Id`]s become path components.
@@ -81,6 +82,27 @@ impl StateRoot {
     }
 }
 
+/// A unix socket address for `path` that fits a sun_path: the path itself
+/// when short enough, else `/proc/self/fd/N/<name>` through its directory
+/// held open. Keep the returned directory until the bind or connect is done.
+pub fn socket_address(path: &Path) -> std::io::Result<(PathBuf, Option<fs::File>)> {
+    if path.as_os_str().len() <= SUN_PATH_MAX {
+        return Ok((path.to_path_buf(), None));
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is no socket path", path.display()),
+        ));
+    };
+    let dir = fs::File::open(dir)?;
+    use std::os::fd::AsRawFd;
+    let short = Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name);
+    Ok((short, Some(dir)))
+}
+
 /// The files of one pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodPaths {
@@ -139,6 +161,10 @@ impl PodPaths {
     }
     pub fn container_log(&self, id: &Id) -> PathBuf {
         self.container_dir(id).join("log")
+    }
+    /// The attach socket of a container whose output the shim logs.
+    pub fn container_attach(&self, id: &Id) -> PathBuf {
+        self.container_dir(id).join("attach")
     }
 
     /// Task ids with a directory under `containers/`, sorted.

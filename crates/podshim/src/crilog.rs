@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use tokio::io::unix::AsyncFd;
 use tokio::task::JoinHandle;
 
+use crate::attach::{Hub, STREAM_STDERR};
 use crate::error::{Result, ShimError};
 
 /// Update annotation that makes the shim reopen a task's log file.
@@ -179,37 +180,42 @@ impl Lines {
     }
 }
 
-/// Copies the read ends of a process's stdout and stderr pipes into `log`
-/// until both end.
+/// Copies a process's output into `log` and to the clients attached to
+/// `hub` until every source ends: stdout and stderr pipes, or a terminal
+/// master (logged as stdout). The hub is told when all have ended.
 pub fn spawn_copier(
     log: Arc<Mutex<CriLog>>,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
-) -> Result<JoinHandle<()>> {
+    sources: Vec<(Arc<AsyncFd<OwnedFd>>, u8)>,
+    hub: Arc<Hub>,
+) -> JoinHandle<()> {
     let mut tasks = Vec::new();
-    for (fd, stream) in [(stdout, "stdout"), (stderr, "stderr")] {
-        podshim_sys::tty::set_nonblocking(std::os::fd::AsFd::as_fd(&fd))?;
-        // An OwnedFd moved in cannot be closed while registered.
-        #[allow(deprecated)]
-        let afd = AsyncFd::new(fd).map_err(|e| ShimError::Internal(format!("log pipe: {e}")))?;
-        let log = log.clone();
+    for (afd, stream) in sources {
+        let name = if stream == STREAM_STDERR {
+            "stderr"
+        } else {
+            "stdout"
+        };
+        let (log, hub) = (log.clone(), hub.clone());
         tasks.push(tokio::spawn(async move {
             let mut lines = Lines::default();
             let mut buf = vec![0u8; 64 * 1024];
             let mut ready: Vec<(bool, Vec<u8>)> = Vec::new();
             let write = |log: &Mutex<CriLog>, ready: &mut Vec<(bool, Vec<u8>)>| {
                 let mut l = log.lock().unwrap_or_else(|p| p.into_inner());
-                if let Err(e) = l.write_lines(stream, ready) {
+                if let Err(e) = l.write_lines(name, ready) {
                     tracing::error!("log {}: {e}", l.path.display());
                 }
                 ready.clear();
             };
+            // A terminal master reads EIO once the last holder of its
+            // slave side is gone: the end of its output.
             loop {
                 match crate::io::read(&afd, &mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         lines.feed(&buf[..n], &mut |full, t| ready.push((full, t.to_vec())));
                         write(&log, &mut ready);
+                        hub.publish(stream, &buf[..n]);
                         // A process that writes without pause must not keep
                         // the shim's one thread from its other work.
                         tokio::task::yield_now().await;
@@ -220,11 +226,12 @@ pub fn spawn_copier(
             write(&log, &mut ready);
         }));
     }
-    Ok(tokio::spawn(async move {
+    tokio::spawn(async move {
         for t in tasks {
             let _ = t.await;
         }
-    }))
+        hub.end();
+    })
 }
 
 #[cfg(test)]

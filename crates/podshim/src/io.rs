@@ -13,6 +13,7 @@ use tokio::net::unix::pipe;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::attach::{Hub, STREAM_STDOUT};
 use crate::error::{Result, ShimError};
 
 /// What keeps a process's copied stdio going.
@@ -27,6 +28,8 @@ pub struct IoHandle {
     stdin_closed: bool,
     /// The CRI log the output goes to, for reopen requests.
     log: Option<Arc<std::sync::Mutex<crate::crilog::CriLog>>>,
+    /// The clients attached to the logged output.
+    hub: Option<Arc<Hub>>,
 }
 
 impl IoHandle {
@@ -46,14 +49,27 @@ impl IoHandle {
         }
     }
 
-    /// Output copied into a CRI log by `copier`.
-    pub fn set_log(
+    /// Output copied into a CRI log, and to attached clients, from
+    /// `sources` (stream, fd).
+    pub fn log_output(
         &mut self,
-        log: Arc<std::sync::Mutex<crate::crilog::CriLog>>,
-        copier: JoinHandle<()>,
+        log: crate::crilog::CriLog,
+        sources: Vec<(Arc<AsyncFd<OwnedFd>>, u8)>,
     ) {
+        let log = Arc::new(std::sync::Mutex::new(log));
+        let hub = Hub::new();
+        self.output = Some(crate::crilog::spawn_copier(
+            log.clone(),
+            sources,
+            hub.clone(),
+        ));
         self.log = Some(log);
-        self.output = Some(copier);
+        self.hub = Some(hub);
+    }
+
+    /// Where clients attach to the logged output, if it is logged.
+    pub fn hub(&self) -> Option<Arc<Hub>> {
+        self.hub.clone()
     }
 
     /// Reopens the CRI log file (after an outside rotation).
@@ -141,19 +157,33 @@ pub fn stdin_pipe(path: &str) -> Result<(OwnedFd, IoHandle)> {
     ))
 }
 
-/// Connects a terminal master to the supervisor's FIFOs: stdin -> master,
-/// master -> stdout.
-pub fn terminal(master: OwnedFd, stdin: &str, stdout: &str) -> Result<IoHandle> {
-    podshim_sys::tty::set_nonblocking(master.as_fd())?;
+/// A non-blocking fd registered with the runtime.
+pub fn async_fd(fd: OwnedFd) -> Result<Arc<AsyncFd<OwnedFd>>> {
+    podshim_sys::tty::set_nonblocking(fd.as_fd())?;
     // The safe constructor is deprecated because a borrowed raw fd could be
     // closed while registered; an OwnedFd moved in cannot be.
     #[allow(deprecated)]
-    let master =
-        Arc::new(AsyncFd::new(master).map_err(|e| ShimError::Internal(format!("pty: {e}")))?);
+    let fd =
+        AsyncFd::new(fd).map_err(|e| ShimError::Internal(format!("poll registration: {e}")))?;
+    Ok(Arc::new(fd))
+}
+
+/// Connects a terminal master to the supervisor's stdio: a stdin FIFO ->
+/// master, master -> a stdout FIFO or, for `cri-log://`, the CRI log (as
+/// stdout) and the attached clients, who can also type into it.
+pub fn terminal(master: OwnedFd, stdin: &str, stdout: &str) -> Result<IoHandle> {
+    let master = async_fd(master)?;
     let mut handle = IoHandle {
         master: Some(master.clone()),
         ..Default::default()
     };
+    if stdout.starts_with("cri-log://") {
+        let log = crate::crilog::CriLog::from_uri(stdout)?;
+        handle.log_output(log, vec![(master.clone(), STREAM_STDOUT)]);
+        if let Some(hub) = &handle.hub {
+            hub.set_terminal(master.clone());
+        }
+    }
     if !stdin.is_empty() {
         let mut fifo = open_stdin_fifo(stdin)?;
         let (stop_tx, mut stop) = oneshot::channel::<()>();
@@ -177,7 +207,7 @@ pub fn terminal(master: OwnedFd, stdin: &str, stdout: &str) -> Result<IoHandle> 
             }
         });
     }
-    if !stdout.is_empty() {
+    if !stdout.is_empty() && handle.output.is_none() {
         let mut out = pipe::OpenOptions::new()
             .read_write(true)
             .open_sender(Path::new(stdout))
@@ -208,7 +238,7 @@ pub(crate) async fn read(fd: &AsyncFd<OwnedFd>, buf: &mut [u8]) -> std::io::Resu
     }
 }
 
-async fn write_all(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> std::io::Result<()> {
+pub(crate) async fn write_all(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> std::io::Result<()> {
     while !data.is_empty() {
         let mut guard = fd.writable().await?;
         match guard

@@ -2,6 +2,7 @@
 //! (`pause`, `init`, `exec`) before anything else runs, so they start as fresh
 //! single-threaded processes; everything else is the shim v2 command line.
 
+mod attach;
 mod bundle;
 mod children;
 mod crilog;

@@ -666,6 +666,7 @@ impl Pod {
             return Err(e);
         }
         let stamp = stamp?;
+        let hub = io.hub();
         let waiter = pidfd
             .try_clone()
             .map_err(|e| ShimError::Internal(format!("dup pidfd: {e}")))?;
@@ -682,6 +683,12 @@ impl Pod {
             let _ = task.signal(libc::SIGKILL);
             let _ = wait_exit(waiter).await;
             return Err(e);
+        }
+        if let Some(hub) = hub {
+            // Attach is a convenience: a container runs without it.
+            if let Err(e) = crate::attach::listen(hub, self.paths.container_attach(&task.id)) {
+                tracing::warn!("{e}");
+            }
         }
         Ok((child, waiter))
     }

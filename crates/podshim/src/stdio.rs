@@ -5,7 +5,6 @@
 use std::fs::{File, OpenOptions};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::sync::{Arc, Mutex};
 
 use crate::io::IoHandle;
 use std::path::Path;
@@ -34,14 +33,18 @@ pub async fn open(
                 "stdio {stdout:?}: a cri-log:// stdout needs the same stderr, not {stderr:?}"
             )));
         }
-        let log = Arc::new(Mutex::new(crate::crilog::CriLog::from_uri(stdout)?));
+        let log = crate::crilog::CriLog::from_uri(stdout)?;
         let pipe = || {
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
                 .map_err(|e| ShimError::Internal(format!("pipe: {e}")))
         };
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
-        handle.set_log(log.clone(), crate::crilog::spawn_copier(log, out_r, err_r)?);
+        let sources = vec![
+            (crate::io::async_fd(out_r)?, crate::attach::STREAM_STDOUT),
+            (crate::io::async_fd(err_r)?, crate::attach::STREAM_STDERR),
+        ];
+        handle.log_output(log, sources);
         (Some(out_w), Some(err_w))
     } else if stdout.starts_with("binary://") {
         let (o, e) = binary_logger(stdout, who).await?;
@@ -171,6 +174,16 @@ fn open_in(uri: &str) -> Result<(Option<OwnedFd>, IoHandle)> {
 /// Checks that the paths a terminal process will be connected to are
 /// usable, before anything is started.
 pub fn check_terminal(stdin: &str, stdout: &str, stderr: &str) -> Result<()> {
+    if stdout.starts_with("cri-log://") {
+        // The shim logs the terminal and serves attach; stderr is the same
+        // stream on a terminal.
+        if !stderr.is_empty() && stderr != stdout {
+            return Err(ShimError::InvalidArgument(format!(
+                "stdio {stdout:?}: a cri-log:// stdout needs the same stderr, not {stderr:?}"
+            )));
+        }
+        return check_terminal(stdin, "", "");
+    }
     for uri in [stdin, stdout, stderr] {
         if uri.is_empty() {
             continue;

@@ -1,0 +1,165 @@
+//! `podctl attach POD CONTAINER [--no-stdin]`: a running container's output
+//! as the shim logs it, through the container's attach socket (frames
+//! described in podshim's attach module). A container with a terminal also
+//! gets our keystrokes: podctl's terminal goes raw (Ctrl-C reaches the
+//! container's terminal as a byte), its size follows ours through
+//! ResizePty, and Ctrl-P Ctrl-Q detaches, leaving the container running.
+//! When the container exits, podctl exits with its exit code.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use podshim_state::read_json;
+use podshim_types::{ContainerRecord, Id, TaskStatus};
+
+use crate::args::Args;
+use crate::exec::{follow_window_size, RawTerminal};
+use crate::shim::Shim;
+use crate::Ctx;
+
+const STREAM_EXIT: u8 = 0;
+const STREAM_STDOUT: u8 = 1;
+const STREAM_STDERR: u8 = 2;
+const INPUT_DATA: u8 = 1;
+/// Ctrl-P then Ctrl-Q, as docker and podman detach.
+const DETACH: [u8; 2] = [0x10, 0x11];
+
+pub fn attach(c: &Ctx, a: &mut Args) -> anyhow::Result<ExitCode> {
+    let no_stdin = a.flag(&["--no-stdin"]);
+    let (pod, paths) = crate::show::pod_paths(c, &a.required("POD")?)?;
+    let name = Id::new(&a.required("CONTAINER")?)?;
+    a.done()?;
+    let task = Id::new(&format!("{pod}-{name}"))?;
+    let record: ContainerRecord = read_json(&paths.container_record(&task))
+        .with_context(|| format!("pod {pod} has no container {name}"))?;
+    if record.status != TaskStatus::Running {
+        bail!(
+            "container {name} is {}, not running",
+            format!("{:?}", record.status).to_lowercase()
+        );
+    }
+    let socket = paths.container_attach(&task);
+    let (address, dir) = podshim_state::paths::socket_address(&socket)
+        .with_context(|| format!("attach socket {}", socket.display()))?;
+    let mut conn = UnixStream::connect(&address).with_context(|| {
+        format!(
+            "attach to {name}: {} (is its output logged by the shim?)",
+            socket.display()
+        )
+    })?;
+    drop(dir);
+    let spec = crate::run::bundles_dir(&paths)
+        .join(name.as_str())
+        .join("config.json");
+    let terminal = std::fs::read(&spec)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["process"]["terminal"].as_bool())
+        .unwrap_or(false);
+
+    let shim_address = format!("unix://{}", paths.socket()?.display());
+    let detached = Arc::new(AtomicBool::new(false));
+    let raw = if terminal {
+        follow_window_size(&shim_address, task.as_str(), "");
+        if no_stdin {
+            None
+        } else {
+            copy_in(conn.try_clone()?, detached.clone());
+            RawTerminal::enter()
+        }
+    } else {
+        None
+    };
+    let exited = copy_out(&mut conn);
+    drop(raw);
+    if detached.load(Ordering::SeqCst) {
+        eprintln!("podctl: detached from {name}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !exited? {
+        bail!("the shim let go of the attach: its output was not read fast enough");
+    }
+    let s = Shim::connect(&shim_address)?;
+    let code = s
+        .wait(task.as_str(), Duration::from_secs(10))?
+        .with_context(|| format!("no exit code for {name}"))?;
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(255)))
+}
+
+/// Writes the frames to our stdout and stderr. True when the container
+/// exited, false when the connection ended without saying so.
+fn copy_out(conn: &mut UnixStream) -> anyhow::Result<bool> {
+    let mut header = [0u8; 5];
+    let mut data = Vec::new();
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    loop {
+        if conn.read_exact(&mut header).is_err() {
+            return Ok(false);
+        }
+        let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+        data.resize(len, 0);
+        if conn.read_exact(&mut data).is_err() {
+            return Ok(false);
+        }
+        let to: &mut dyn Write = match header[0] {
+            STREAM_EXIT => return Ok(true),
+            STREAM_STDOUT => &mut out,
+            STREAM_STDERR => &mut err,
+            other => bail!("attach: unknown frame kind {other}"),
+        };
+        to.write_all(&data).and_then(|()| to.flush())?;
+    }
+}
+
+/// Sends our stdin to the container's terminal; Ctrl-P Ctrl-Q detaches
+/// (ends the connection). Its end leaves the container's terminal open.
+fn copy_in(mut conn: UnixStream, detached: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        let mut input = std::io::stdin().lock();
+        let mut buf = [0u8; 4096];
+        // A Ctrl-P held back until we know whether Ctrl-Q follows.
+        let mut held = false;
+        loop {
+            let n = match input.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            };
+            let mut send = Vec::with_capacity(n + 1);
+            for &b in &buf[..n] {
+                if held {
+                    held = false;
+                    if b == DETACH[1] {
+                        detached.store(true, Ordering::SeqCst);
+                        let _ = conn.write_all(&frame(&send));
+                        let _ = conn.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                    send.push(DETACH[0]);
+                }
+                if b == DETACH[0] {
+                    held = true;
+                } else {
+                    send.push(b);
+                }
+            }
+            if !send.is_empty() && conn.write_all(&frame(&send)).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+fn frame(data: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(5 + data.len());
+    f.push(INPUT_DATA);
+    f.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    f.extend_from_slice(data);
+    f
+}

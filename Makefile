@@ -57,7 +57,7 @@ bench-quick: deps build rootfs
 	bash hack/deps.sh $(BENCH_DEPS)
 	bash hack/bench.sh --quick $(CURDIR)/$(RELEASE_DIR) $(CURDIR)/$(TEST_ROOTFS) $(CURDIR)/bench/results
 
-lint:
+lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

@@ -3,9 +3,12 @@
 //!
 //! ```text
 //! podprobe report              JSON: pid, ppid, hostname, uid/gid, namespace inodes, cwd, caps
+//! podprobe view                JSON: everything the container's confinement shows (see view.rs)
 //! podprobe shm-write KEY TEXT  make a SysV shared memory segment KEY holding TEXT
 //! podprobe shm-read KEY [SECS] print the text of segment KEY, waiting up to SECS for it
 //! ```
+
+mod view;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -19,6 +22,10 @@ fn main() -> ExitCode {
             println!("{}", report());
             Ok(())
         }
+        Some("view") => {
+            println!("{}", view::view());
+            Ok(())
+        }
         Some("shm-write") if args.len() == 3 => shm_write(&args[1], &args[2]),
         Some("shm-read") if args.len() >= 2 => {
             let secs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0u64);
@@ -28,7 +35,7 @@ fn main() -> ExitCode {
         Some("lines") if args.len() == 2 => lines(&args[1]),
         Some("bigline") if args.len() == 2 => bigline(&args[1]),
         _ => Err(
-            "usage: podprobe report | shm-write KEY TEXT | shm-read KEY [SECS] | alloc MIB [--hold] | lines N | bigline BYTES"
+            "usage: podprobe report | view | shm-write KEY TEXT | shm-read KEY [SECS] | alloc MIB [--hold] | lines N | bigline BYTES"
                 .to_string(),
         ),
     };

@@ -63,7 +63,7 @@ fn run_process(mut chan: Channel, cfg: ExecConfig) -> i32 {
             return report_failure(&mut chan, "terminal", &e);
         }
     }
-    let e = crate::process::exec(&cfg.process);
+    let e = crate::process::exec(&cfg.process, cfg.seccomp.as_ref());
     report_failure(&mut chan, "exec", &e);
     127
 }

@@ -89,7 +89,8 @@ fn container_main(mut chan: Channel, cfg: InitConfig) -> i32 {
         Some(p) => p,
         None => return report_failure(&mut chan, "exec", &SysError::spec("process", "missing")),
     };
-    let e = crate::process::exec(process);
+    let seccomp = cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let e = crate::process::exec(process, seccomp);
     // Flush nothing else to stdio: the error goes back to the shim.
     let _ = std::io::stderr().flush();
     report_failure(&mut chan, "exec", &e);
@@ -128,7 +129,7 @@ fn setup_container(cfg: &InitConfig) -> Result<(), (&'static str, SysError)> {
             write_sysctl(key, value).map_err(|e| ("sysctl", e))?;
         }
     }
-    Ok(())
+    crate::rootfs::finalize(&cfg.spec).map_err(|e| ("rootfs", e))
 }
 
 fn write_sysctl(key: &str, value: &str) -> Result<(), SysError> {

@@ -22,6 +22,7 @@ pub mod pause;
 pub mod proc;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod shm;
 pub mod spawn;
 pub mod tty;

@@ -76,6 +76,9 @@ pub struct ExecConfig {
     /// The container's cgroup, joined before its namespaces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cgroup: Vec<String>,
+    /// The container's seccomp profile: an exec is confined as its pid 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 /// Child -> shim.

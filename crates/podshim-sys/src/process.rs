@@ -1,6 +1,7 @@
 //! The last steps of a container's pid 1 before execve: rlimits, OOM score,
 //! working directory, umask, user and groups, capabilities,
-//! no_new_privs, environment, and the lookup of argv[0] on the spec's PATH.
+//! no_new_privs, the seccomp filter, environment, and the lookup of argv[0]
+//! on the spec's PATH.
 
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
@@ -9,26 +10,37 @@ use std::path::{Path, PathBuf};
 use nix::sys::resource::{setrlimit, Resource};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
-use oci_spec::runtime::{PosixRlimitType, Process};
+use oci_spec::runtime::{LinuxSeccomp, PosixRlimitType, Process};
 
 use crate::caps::{self, CapSets};
 use crate::error::SysError;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Applies `process` to the calling process and executes it. Returns only
-/// on failure.
-pub fn exec(process: &Process) -> SysError {
-    match prepare_and_exec(process) {
+/// Applies `process` to the calling process, confines it with `seccomp`,
+/// and executes it. Returns only on failure.
+pub fn exec(process: &Process, seccomp: Option<&LinuxSeccomp>) -> SysError {
+    match prepare_and_exec(process, seccomp) {
         Ok(never) => match never {},
         Err(e) => e,
     }
 }
 
-fn prepare_and_exec(p: &Process) -> Result<std::convert::Infallible, SysError> {
+fn prepare_and_exec(
+    p: &Process,
+    seccomp: Option<&LinuxSeccomp>,
+) -> Result<std::convert::Infallible, SysError> {
     let args = p.args().clone().unwrap_or_default();
     if args.is_empty() {
         return Err(SysError::spec("process.args", "empty: nothing to run"));
+    }
+    let filter = seccomp.map(crate::seccomp::compile).transpose()?;
+    let no_new_privs = p.no_new_privileges().unwrap_or(false);
+    // Without no_new_privs loading needs CAP_SYS_ADMIN, so it comes before
+    // the user and capabilities change (the profile must allow what
+    // follows, as with runc); with it, as late as possible.
+    if let (Some(f), false) = (&filter, no_new_privs) {
+        f.load()?;
     }
     let env: Vec<String> = p.env().clone().unwrap_or_default();
     let argv: Vec<CString> = args
@@ -56,6 +68,7 @@ fn prepare_and_exec(p: &Process) -> Result<std::convert::Infallible, SysError> {
     if let Some(m) = user.umask() {
         umask(Mode::from_bits_truncate(m));
     }
+    // No capabilities object means none at all, as runc reads it.
     let capsets = match p.capabilities() {
         Some(c) => {
             let names = |s: &Option<oci_spec::runtime::Capabilities>| -> Vec<String> {
@@ -63,21 +76,18 @@ fn prepare_and_exec(p: &Process) -> Result<std::convert::Infallible, SysError> {
             };
             let m =
                 |field: &str, v: Vec<String>| caps::mask_of(field, v.iter().map(|s| s.as_str()));
-            Some(CapSets {
+            CapSets {
                 bounding: m("process.capabilities.bounding", names(c.bounding()))?,
                 effective: m("process.capabilities.effective", names(c.effective()))?,
                 permitted: m("process.capabilities.permitted", names(c.permitted()))?,
                 inheritable: m("process.capabilities.inheritable", names(c.inheritable()))?,
                 ambient: m("process.capabilities.ambient", names(c.ambient()))?,
-            })
+            }
         }
-        None => None,
+        None => CapSets::default(),
     };
-    if let Some(c) = &capsets {
-        caps::limit_bounding(c.bounding)?;
-        nix::sys::prctl::set_keepcaps(true)
-            .map_err(|e| SysError::os("prctl", "PR_SET_KEEPCAPS", e))?;
-    }
+    caps::limit_bounding(capsets.bounding)?;
+    nix::sys::prctl::set_keepcaps(true).map_err(|e| SysError::os("prctl", "PR_SET_KEEPCAPS", e))?;
     let gids: Vec<Gid> = user
         .additional_gids()
         .iter()
@@ -89,14 +99,15 @@ fn prepare_and_exec(p: &Process) -> Result<std::convert::Infallible, SysError> {
     setresgid(gid, gid, gid).map_err(|e| SysError::os("setresgid", user.gid(), e))?;
     let uid = Uid::from_raw(user.uid());
     setresuid(uid, uid, uid).map_err(|e| SysError::os("setresuid", user.uid(), e))?;
-    if let Some(c) = &capsets {
-        caps::apply(c)?;
-        nix::sys::prctl::set_keepcaps(false)
-            .map_err(|e| SysError::os("prctl", "PR_SET_KEEPCAPS", e))?;
-    }
-    if p.no_new_privileges().unwrap_or(false) {
+    caps::apply(&capsets)?;
+    nix::sys::prctl::set_keepcaps(false)
+        .map_err(|e| SysError::os("prctl", "PR_SET_KEEPCAPS", e))?;
+    if no_new_privs {
         nix::sys::prctl::set_no_new_privs()
             .map_err(|e| SysError::os("prctl", "PR_SET_NO_NEW_PRIVS", e))?;
+        if let Some(f) = &filter {
+            f.load()?;
+        }
     }
 
     let path_var = env

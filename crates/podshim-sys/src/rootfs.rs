@@ -4,7 +4,7 @@
 //! paths, a read-only root.
 
 use std::fs;
-use std::os::unix::fs::{symlink, FileTypeExt};
+use std::os::unix::fs::{symlink, DirBuilderExt, FileTypeExt};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
@@ -269,12 +269,30 @@ pub fn prepare(
 
     pivot(&rootfs)?;
 
-    if let Some(linux) = spec.linux() {
-        for p in linux.masked_paths().iter().flatten() {
-            mask_path(p)?;
+    // A missing working directory is made, as runc does; inside the new
+    // root, so no part of it can resolve outside.
+    if let Some(cwd) = spec.process().as_ref().map(|p| p.cwd()) {
+        if cwd.is_absolute() && !cwd.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(cwd)
+                .map_err(|e| SysError::io("create process.cwd", cwd, e))?;
         }
+    }
+
+    Ok(())
+}
+
+/// After hostname and sysctls: read-only and masked paths, then a
+/// read-only root, in runc's order (so the mount tables match).
+pub fn finalize(spec: &Spec) -> Result<(), SysError> {
+    if let Some(linux) = spec.linux() {
         for p in linux.readonly_paths().iter().flatten() {
             readonly_path(p)?;
+        }
+        for p in linux.masked_paths().iter().flatten() {
+            mask_path(p)?;
         }
     }
     if spec
@@ -565,14 +583,41 @@ fn readonly_path(p: &str) -> Result<(), SysError> {
         None::<&str>,
     )
     .map_err(|e| SysError::os("bind", p, e))?;
+    // The remount keeps what the mount had (nosuid, nodev, noexec ... of
+    // /proc): a bind remount sets every flag anew.
     mount(
         None::<&str>,
         p,
         None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+        MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_REC
+            | mount_flags_of(p)?,
         None::<&str>,
     )
     .map_err(|e| SysError::os("remount read-only", p, e))
+}
+
+/// The per-mount flags of the mount `p` is on.
+fn mount_flags_of(p: &str) -> Result<MsFlags, SysError> {
+    use nix::sys::statvfs::{statvfs, FsFlags};
+    let st = statvfs(p).map_err(|e| SysError::os("statvfs", p, e))?;
+    let f = st.flags();
+    let mut out = MsFlags::empty();
+    for (fs_flag, ms_flag) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(fs_flag) {
+            out |= ms_flag;
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -87,6 +87,19 @@ impl Bundle {
             )));
         }
         self.refuse_unsupported()?;
+        if let Some(profile) = self.seccomp() {
+            // Compiled here too, so a bad profile fails the create before
+            // anything starts, naming the field.
+            let filter = podshim_sys::seccomp::compile(profile)
+                .map_err(|e| ShimError::InvalidArgument(format!("{}: {e}", self.dir.display())))?;
+            if !filter.skipped.is_empty() {
+                tracing::warn!(
+                    "{}: seccomp rules for syscalls unknown here are left out: {}",
+                    self.dir.display(),
+                    filter.skipped.join(", ")
+                );
+            }
+        }
         let rootfs = podshim_sys::rootfs::rootfs_path(&self.spec, &self.dir)?;
         if !rootfs.is_dir() {
             return Err(ShimError::InvalidArgument(format!(
@@ -95,6 +108,14 @@ impl Bundle {
             )));
         }
         Ok(())
+    }
+
+    /// linux.seccomp, if any.
+    pub fn seccomp(&self) -> Option<&oci_spec::runtime::LinuxSeccomp> {
+        self.spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
     }
 
     /// Security settings podshim cannot apply yet are refused rather than
@@ -108,9 +129,6 @@ impl Bundle {
             )))
         };
         if let Some(linux) = self.spec.linux() {
-            if linux.seccomp().is_some() {
-                return no("linux.seccomp");
-            }
             if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
                 || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             {

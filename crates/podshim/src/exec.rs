@@ -196,6 +196,7 @@ impl Pod {
             namespaces: namespaces_of(container_pid)?,
             process: exec.process.clone(),
             terminal: exec.terminal,
+            seccomp: task.seccomp.get().cloned(),
             cgroup: task
                 .resources
                 .get()

@@ -56,6 +56,8 @@ pub struct Task {
     pub(crate) resources: OnceLock<TaskResources>,
     /// When an OOM kill in the task's cgroup was last published.
     last_oom: Mutex<Option<Instant>>,
+    /// The container's seccomp profile, which its execs get too.
+    pub(crate) seccomp: OnceLock<oci_spec::runtime::LinuxSeccomp>,
 }
 
 pub(crate) struct TaskState {
@@ -92,6 +94,7 @@ impl Task {
             execs: Mutex::new(BTreeMap::new()),
             resources: OnceLock::new(),
             last_oom: Mutex::new(None),
+            seccomp: OnceLock::new(),
         })
     }
 
@@ -551,6 +554,9 @@ impl Pod {
             terminal,
         )?;
         let _g = task.lifecycle.lock().await;
+        if let Some(profile) = bundle.seccomp() {
+            let _ = task.seccomp.set(profile.clone());
+        }
         let dir = self.paths.container_dir(&id);
         let result = async {
             std::fs::create_dir_all(&dir)

@@ -49,7 +49,8 @@ fn missing_or_malformed_config_json() {
 #[test]
 fn bad_security_settings_are_refused_by_name() {
     let env = TestEnv::new("unsupported");
-    let cases: Vec<(&str, fn(&mut serde_json::Value), &str)> = vec![
+    type Case = (&'static str, fn(&mut serde_json::Value), &'static str);
+    let cases: Vec<Case> = vec![
         (
             "agent",
             |s| {

@@ -69,7 +69,34 @@ fn first_stage(chan: &mut Channel) -> Result<InitConfig, (&'static str, SysError
 
 /// The container's pid 1, from fork to execve.
 fn container_main(mut chan: Channel, cfg: InitConfig) -> i32 {
-    if let Err((stage, e)) = setup_container(&cfg) {
+    let hooks = cfg.spec.hooks().clone().unwrap_or_default();
+    let stage_hooks = |h: &Option<Vec<oci_spec::runtime::Hook>>| h.clone().unwrap_or_default();
+    let create_container = stage_hooks(hooks.create_container());
+    let mut state = String::new();
+    if [
+        hooks.prestart(),
+        hooks.create_runtime(),
+        hooks.create_container(),
+    ]
+    .iter()
+    .any(|h| h.as_ref().is_some_and(|h| !h.is_empty()))
+    {
+        // The shim runs the runtime-namespace hooks now, with our pid.
+        if chan.send(&Report::CreateRuntime).is_err() {
+            return 1;
+        }
+        match chan.recv::<Command>() {
+            Ok(Some(Command::Continue { state: s })) => state = s,
+            _ => return 1,
+        }
+    }
+    let hook_failed = std::cell::Cell::new(false);
+    let before_pivot = || {
+        crate::hooks::run_all(&create_container, &state, "createContainer")
+            .inspect_err(|_| hook_failed.set(true))
+    };
+    if let Err((stage, e)) = setup_container(&cfg, &before_pivot) {
+        let stage = if hook_failed.get() { "hooks" } else { stage };
         return report_failure(&mut chan, stage, &e);
     }
     if cfg.terminal {
@@ -80,10 +107,16 @@ fn container_main(mut chan: Channel, cfg: InitConfig) -> i32 {
     if chan.send(&Report::Ready).is_err() {
         return 1;
     }
-    match chan.recv::<Command>() {
-        Ok(Some(Command::Start)) => {}
+    let state = match chan.recv::<Command>() {
+        Ok(Some(Command::Start { state })) => state.unwrap_or_default(),
         // The shim went away or deleted us before Start: nothing to run.
         _ => return 1,
+    };
+    // startContainer hooks run here, inside the container, their paths
+    // resolved in its root.
+    let start_container = stage_hooks(hooks.start_container());
+    if let Err(e) = crate::hooks::run_all(&start_container, &state, "startContainer") {
+        return report_failure(&mut chan, "hooks", &e);
     }
     let process = match cfg.spec.process() {
         Some(p) => p,
@@ -97,7 +130,10 @@ fn container_main(mut chan: Channel, cfg: InitConfig) -> i32 {
     127
 }
 
-fn setup_container(cfg: &InitConfig) -> Result<(), (&'static str, SysError)> {
+fn setup_container(
+    cfg: &InitConfig,
+    before_pivot: &dyn Fn() -> Result<(), SysError>,
+) -> Result<(), (&'static str, SysError)> {
     nix::unistd::setsid().map_err(|e| ("setsid", SysError::os("setsid", "container", e)))?;
     let owns_mnt = cfg
         .namespaces
@@ -112,8 +148,13 @@ fn setup_container(cfg: &InitConfig) -> Result<(), (&'static str, SysError)> {
             ),
         ));
     }
-    crate::rootfs::prepare(&cfg.spec, Path::new(&cfg.bundle), &cfg.rootfs_mounts)
-        .map_err(|e| ("rootfs", e))?;
+    crate::rootfs::prepare(
+        &cfg.spec,
+        Path::new(&cfg.bundle),
+        &cfg.rootfs_mounts,
+        before_pivot,
+    )
+    .map_err(|e| ("rootfs", e))?;
     let owns_uts = cfg
         .namespaces
         .iter()

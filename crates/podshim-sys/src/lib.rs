@@ -14,6 +14,7 @@ pub mod error;
 pub mod exec;
 pub mod fds;
 pub mod fork;
+pub mod hooks;
 pub mod init;
 pub mod msg;
 pub mod net;

@@ -93,6 +93,10 @@ pub enum Report {
     /// The master side of the pseudo-terminal made inside the container
     /// travels with this message (SCM_RIGHTS).
     Terminal,
+    /// The container's namespaces are made and nothing is mounted yet:
+    /// run the prestart and createRuntime hooks, then send
+    /// [`Command::Continue`].
+    CreateRuntime,
     /// Something failed; `stage` says where.
     Error { stage: String, message: String },
 }
@@ -101,6 +105,13 @@ pub enum Report {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Command {
-    /// Execute the container process.
-    Start,
+    /// Execute the container process; `state` (the OCI state JSON) is what
+    /// the startContainer hooks read.
+    Start {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<String>,
+    },
+    /// The createRuntime hooks succeeded; `state` is what the
+    /// createContainer hooks read.
+    Continue { state: String },
 }

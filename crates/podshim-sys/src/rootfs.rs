@@ -181,11 +181,14 @@ pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, SysError> {
 }
 
 /// Builds the container's filesystem and pivots into it. Runs in the
-/// container's pid 1, in its own mount namespace.
+/// container's pid 1, in its own mount namespace. `before_pivot` runs when
+/// everything is mounted, just before pivot_root (the createContainer
+/// hooks).
 pub fn prepare(
     spec: &Spec,
     bundle: &Path,
     rootfs_mounts: &[crate::msg::RootfsMount],
+    before_pivot: &dyn Fn() -> Result<(), SysError>,
 ) -> Result<(), SysError> {
     let rootfs = rootfs_path(spec, bundle)?;
     if !rootfs_mounts.is_empty() {
@@ -267,6 +270,7 @@ pub fn prepare(
         }
     }
 
+    before_pivot()?;
     pivot(&rootfs)?;
 
     // A missing working directory is made, as runc does; inside the new

@@ -30,6 +30,8 @@ pub struct Reexec<'a> {
     /// Start a new session (the daemonized shim).
     pub setsid: bool,
     pub env: Vec<(String, String)>,
+    /// Start from an empty environment instead of the caller's.
+    pub env_clear: bool,
     pub cwd: Option<&'a str>,
 }
 
@@ -41,6 +43,9 @@ pub fn spawn(r: Reexec<'_>) -> Result<i32, SysError> {
     cmd.stdin(r.stdio.stdin.map(Stdio::from).unwrap_or_else(Stdio::null));
     cmd.stdout(r.stdio.stdout.map(Stdio::from).unwrap_or_else(Stdio::null));
     cmd.stderr(r.stdio.stderr.map(Stdio::from).unwrap_or_else(Stdio::null));
+    if r.env_clear {
+        cmd.env_clear();
+    }
     for (k, v) in &r.env {
         cmd.env(k, v);
     }

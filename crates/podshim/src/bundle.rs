@@ -143,21 +143,6 @@ impl Bundle {
                 return no("process.selinuxLabel");
             }
         }
-        if let Some(h) = self.spec.hooks() {
-            let any = [
-                h.prestart(),
-                h.create_runtime(),
-                h.create_container(),
-                h.start_container(),
-                h.poststart(),
-                h.poststop(),
-            ]
-            .iter()
-            .any(|v| v.as_ref().is_some_and(|v| !v.is_empty()));
-            if any {
-                return no("hooks");
-            }
-        }
         Ok(())
     }
 

@@ -89,6 +89,7 @@ pub fn spawn_child(role: &str, args: &[&str], stdio: ChildStdio) -> Result<Spawn
         fds: vec![spawn::fd_at(&theirs, CHILD_FD)],
         setsid: false,
         env: Vec::new(),
+        env_clear: false,
         cwd: Some("/"),
     })?;
     drop(theirs);

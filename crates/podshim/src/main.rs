@@ -10,6 +10,7 @@ mod delete;
 mod error;
 mod exec;
 mod flags;
+mod hooks;
 mod io;
 mod metrics;
 mod pod;

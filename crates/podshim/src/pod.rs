@@ -58,6 +58,8 @@ pub struct Task {
     last_oom: Mutex<Option<Instant>>,
     /// The container's seccomp profile, which its execs get too.
     pub(crate) seccomp: OnceLock<oci_spec::runtime::LinuxSeccomp>,
+    /// The container's OCI hooks.
+    hooks: OnceLock<oci_spec::runtime::Hooks>,
 }
 
 pub(crate) struct TaskState {
@@ -95,6 +97,7 @@ impl Task {
             resources: OnceLock::new(),
             last_oom: Mutex::new(None),
             seccomp: OnceLock::new(),
+            hooks: OnceLock::new(),
         })
     }
 
@@ -557,6 +560,9 @@ impl Pod {
         if let Some(profile) = bundle.seccomp() {
             let _ = task.seccomp.set(profile.clone());
         }
+        if let Some(hooks) = bundle.spec.hooks() {
+            let _ = task.hooks.set(hooks.clone());
+        }
         let dir = self.paths.container_dir(&id);
         let result = async {
             std::fs::create_dir_all(&dir)
@@ -643,6 +649,21 @@ impl Pod {
         while failure.is_none() {
             match channel.recv_with_fd::<Report>().await {
                 Ok(Some((Report::Ready, _))) => break,
+                Ok(Some((Report::CreateRuntime, _))) => {
+                    // Namespaces made, nothing mounted: the runtime-namespace
+                    // hooks see the container's pid.
+                    task.st().record.pid = child;
+                    let hooks = task.hooks.get().cloned().unwrap_or_default();
+                    let state = crate::hooks::state(task, "creating");
+                    let ran = async {
+                        crate::hooks::run(&hooks, "prestart", &state).await?;
+                        crate::hooks::run(&hooks, "createRuntime", &state).await?;
+                        channel.send(&Command::Continue { state }).await
+                    };
+                    if let Err(e) = ran.await {
+                        failure = Some(context(e, &format!("create {}", task.id)));
+                    }
+                }
                 Ok(Some((Report::Terminal, Some(master)))) => {
                     match crate::io::terminal(master, stdio[0], stdio[1]) {
                         Ok(h) => io = h,
@@ -842,7 +863,11 @@ impl Pod {
             let chan = task.st().start.take();
             let mut chan = chan
                 .ok_or_else(|| ShimError::Internal(format!("task {id}: start channel missing")))?;
-            chan.send(&Command::Start).await?;
+            let hooks = task.hooks.get();
+            let state = hooks
+                .is_some_and(|h| !crate::hooks::of(h, "startContainer").is_empty())
+                .then(|| crate::hooks::state(&task, "created"));
+            chan.send(&Command::Start { state }).await?;
             // End of file: the container's pid 1 executed the process (its
             // channel was close-on-exec). A report means exec failed.
             match chan.recv::<Report>().await? {
@@ -863,6 +888,10 @@ impl Pod {
         task.st().record.started_at = Some(podshim_state::time::now_rfc3339());
         self.persist(&task)?;
         self.emit(id, Happened::Start { pid });
+        if let Some(hooks) = task.hooks.get() {
+            let state = crate::hooks::state(&task, "running");
+            crate::hooks::run_logged(hooks, "poststart", &state).await;
+        }
         if task.kind == Kind::Sandbox {
             self.emit(id, Happened::SandboxReady { pid });
         }
@@ -967,6 +996,10 @@ impl Pod {
         }
         let exit = task.wait().await;
         let pid = task.pid();
+        if let Some(hooks) = task.hooks.get() {
+            let state = crate::hooks::state(&task, "stopped");
+            crate::hooks::run_logged(hooks, "poststop", &state).await;
+        }
         self.inner().tasks.remove(id);
         self.emit(
             id,

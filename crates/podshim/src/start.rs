@@ -86,6 +86,7 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
         fds: vec![(std::os::fd::AsRawFd::as_raw_fd(&listener.as_fd()), 3)],
         setsid: true,
         env: vec![(POD_ENV.to_string(), pod.to_string())],
+        env_clear: false,
         cwd: Some(&dir),
     });
     if let Err(e) = spawned {

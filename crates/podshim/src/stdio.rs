@@ -107,6 +107,7 @@ async fn binary_logger(uri: &str, who: &Owner<'_>) -> Result<(OwnedFd, OwnedFd)>
             ("CONTAINER_ID".into(), who.container.to_string()),
             ("CONTAINER_NAMESPACE".into(), who.namespace.to_string()),
         ],
+        env_clear: false,
         cwd: None,
     })?;
     // The logger is reaped by the shim's orphan reaper when it exits.

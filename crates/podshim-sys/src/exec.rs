@@ -18,6 +18,9 @@ pub fn run() -> i32 {
         Ok(c) => c,
         Err(_) => return 2,
     };
+    if let Err(e) = crate::proc::set_undumpable() {
+        return report_failure(&mut chan, "prctl", &e);
+    }
     let cfg = match enter(&mut chan) {
         Ok(c) => c,
         Err((stage, e)) => return report_failure(&mut chan, stage, &e),

@@ -22,6 +22,9 @@ pub fn run() -> i32 {
         Ok(c) => c,
         Err(_) => return 2,
     };
+    if let Err(e) = crate::proc::set_undumpable() {
+        return report_failure(&mut chan, "prctl", &e);
+    }
     let cfg = match first_stage(&mut chan) {
         Ok(cfg) => cfg,
         Err((stage, e)) => return report_failure(&mut chan, stage, &e),

@@ -26,6 +26,9 @@ pub fn run() -> i32 {
         Ok(c) => c,
         Err(_) => return 2,
     };
+    if let Err(e) = crate::proc::set_undumpable() {
+        return report_failure(&mut chan, "prctl", &e);
+    }
     // Signals are taken synchronously from here on.
     let mut set = SigSet::empty();
     for s in [

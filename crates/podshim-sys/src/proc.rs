@@ -217,6 +217,15 @@ pub fn pids_in_pid_ns(pid_ns_inode: u64) -> Vec<i32> {
     pids
 }
 
+/// Makes the calling process non-dumpable: its /proc entries (exe, fds,
+/// memory) then belong to root and need CAP_SYS_PTRACE to open, so a
+/// container cannot reach the runtime binary through a pause, init or exec
+/// process it can see (CVE-2019-5736). execve of the container's process
+/// sets it back for that process.
+pub fn set_undumpable() -> Result<(), SysError> {
+    nix::sys::prctl::set_dumpable(false).map_err(|e| SysError::os("prctl", "PR_SET_DUMPABLE", e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -180,6 +180,19 @@ pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, SysError> {
     })
 }
 
+/// A rootfs that is (or links to) the host's `/` would hand the container
+/// the host: refused.
+pub fn refuse_host_root(rootfs: &Path) -> Result<(), SysError> {
+    let real = fs::canonicalize(rootfs).map_err(|e| SysError::io("rootfs", rootfs, e))?;
+    if real == Path::new("/") {
+        return Err(SysError::spec(
+            "root.path",
+            format!("{} resolves to the host's /", rootfs.display()),
+        ));
+    }
+    Ok(())
+}
+
 /// Builds the container's filesystem and pivots into it. Runs in the
 /// container's pid 1, in its own mount namespace. `before_pivot` runs when
 /// everything is mounted, just before pivot_root (the createContainer
@@ -222,6 +235,7 @@ pub fn prepare(
             })?;
         }
     }
+    refuse_host_root(&rootfs)?;
     let rootfs = fs::canonicalize(&rootfs).map_err(|e| SysError::io("rootfs", &rootfs, e))?;
     if !rootfs.is_dir() {
         return Err(SysError::spec(

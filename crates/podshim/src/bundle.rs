@@ -107,6 +107,7 @@ impl Bundle {
                 rootfs.display()
             )));
         }
+        podshim_sys::rootfs::refuse_host_root(&rootfs)?;
         Ok(())
     }
 

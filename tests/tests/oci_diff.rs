@@ -35,6 +35,8 @@ fn expected(name: &str) -> Vec<(&'static str, &'static str)> {
         "sysctl-net" => vec![("/sysctl/net.core.somaxconn", "1024")],
         "sysctl-ipc" => vec![("/sysctl/kernel.shmmax", "1048576")],
         "cgroup-namespace" => vec![("/cgroup", "0::/")],
+        "userns" => vec![("/uid", "0 0 0 0"), ("/cap_eff", "0000000000000000")],
+        "userns-user-1000-caps" => vec![("/uid", "1000 1000 1000 1000"), ("/groups", "5")],
         "seccomp-deny-list" => vec![
             ("/seccomp", "2"),
             ("/syscalls/mkdir_tmp", "EACCES"),
@@ -66,6 +68,14 @@ fn allowed(view: &mut Value, name: &str) {
     // log pipes; both are pipes, checked below. stdin: runc hands on the
     // test's /dev/null, podshim gives none (containerd does the same for an
     // empty stdin).
+    // In a user namespace /dev/mqueue's group is the one the IPC namespace
+    // was made with: runc makes it before taking gid 0 in the user
+    // namespace (65534, unmapped), podshim after (0).
+    if name.starts_with("userns") {
+        if let Some(dev) = o.get_mut("dev").and_then(|d| d.as_object_mut()) {
+            dev.remove("mqueue");
+        }
+    }
     if let Some(fds) = o.get_mut("fds").and_then(|f| f.as_object_mut()) {
         fds.remove("0");
         for fd in ["1", "2"] {
@@ -88,6 +98,17 @@ fn set(spec: &mut Value, pointer: &str, v: Value) {
 
 fn add_mount(spec: &mut Value, m: Value) {
     spec["mounts"].as_array_mut().unwrap().push(m);
+}
+
+/// A user namespace mapping container 0-65535 to host 100000-165535.
+fn user_namespace(spec: &mut Value) {
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .insert(0, json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    spec["linux"]["uidMappings"] = map.clone();
+    spec["linux"]["gidMappings"] = map;
 }
 
 fn seccomp(spec: &mut Value, profile: Value) {
@@ -285,6 +306,17 @@ fn corpus() -> Vec<Variation> {
                 .unwrap()
                 .push(json!({"type": "cgroup"}))
         }),
+        ("userns", |s, _| user_namespace(s)),
+        ("userns-user-1000-caps", |s, _| {
+            user_namespace(s);
+            set(
+                s,
+                "/process/user",
+                json!({"uid": 1000, "gid": 1000, "additionalGids": [5]}),
+            );
+            let c = json!(["CAP_NET_BIND_SERVICE", "CAP_CHOWN"]);
+            s["process"]["capabilities"] = json!({"bounding": c, "effective": c, "permitted": c});
+        }),
         ("seccomp-deny-list", |s, _| {
             seccomp(
                 s,
@@ -470,7 +502,18 @@ fn under_runc(env: &TestEnv, n: usize, spec: &Value) -> (String, i32) {
 /// Runs the spec as the one member of a podshim pod; its log and exit code.
 fn under_podshim(env: &mut TestEnv, n: usize, spec: &Value) -> (String, i32) {
     let hostname = spec["hostname"].as_str().unwrap_or("diffhost").to_string();
-    let dir = env.write_pod(&format!("diff{n}"), &hostname, &[("probe", spec.clone())]);
+    // A user namespace is the pod's (as Kubernetes has it): pod.json gets
+    // the spec's mappings.
+    let extra = match spec.pointer("/linux/uidMappings") {
+        Some(uid) => json!({"uid_mappings": uid, "gid_mappings": spec["linux"]["gidMappings"]}),
+        None => json!({}),
+    };
+    let dir = env.write_pod_with(
+        &format!("diff{n}"),
+        &hostname,
+        &[("probe", spec.clone())],
+        extra,
+    );
     let run = env.podctl(&["run", dir.to_str().unwrap()]);
     if !run.status.success() {
         return (String::from_utf8_lossy(&run.stderr).into_owned(), -1);

@@ -174,6 +174,10 @@ fn sandbox_spec(m: &PodManifest) -> anyhow::Result<Value> {
     if m.share_pid_namespace {
         namespaces.push(json!({"type": "pid"}));
     }
+    let userns = user_namespace(m)?;
+    if userns.is_some() {
+        namespaces.insert(0, json!({"type": "user"}));
+    }
     let mut spec = json!({
         "ociVersion": "1.0.2",
         "hostname": m.hostname(),
@@ -185,8 +189,21 @@ fn sandbox_spec(m: &PodManifest) -> anyhow::Result<Value> {
         },
         "linux": {"namespaces": namespaces}
     });
+    if let Some((uid, gid)) = userns {
+        spec["linux"]["uidMappings"] = uid;
+        spec["linux"]["gidMappings"] = gid;
+    }
     limits(&mut spec, m, &m.id, None)?;
     Ok(spec)
+}
+
+/// pod.json's id mappings, both or neither.
+fn user_namespace(m: &PodManifest) -> anyhow::Result<Option<(Value, Value)>> {
+    match (&m.uid_mappings, &m.gid_mappings) {
+        (None, None) => Ok(None),
+        (Some(u), Some(g)) => Ok(Some((u.clone(), g.clone()))),
+        _ => anyhow::bail!("pod.json: uid_mappings and gid_mappings go together"),
+    }
 }
 
 /// The pod's cgroup layout and pod.json's limits: with a cgroup_parent,
@@ -235,6 +252,27 @@ fn member_spec(
     name: &Id,
     shared_pid: Option<&str>,
 ) -> anyhow::Result<Value> {
+    // In a pod with a user namespace every member joins it (the shim puts
+    // in the pod's), with the same mappings, as containerd's CRI writes it.
+    if let Some((uid, gid)) = user_namespace(m)? {
+        let linux = spec
+            .as_object_mut()
+            .ok_or_else(|| anyhow::anyhow!("config.json is not an object"))?
+            .entry("linux")
+            .or_insert_with(|| json!({}));
+        let list = linux
+            .as_object_mut()
+            .ok_or_else(|| anyhow::anyhow!("config.json: linux is not an object"))?
+            .entry("namespaces")
+            .or_insert_with(|| json!([]));
+        if let Some(list) = list.as_array_mut() {
+            if !list.iter().any(|n| n["type"] == "user") {
+                list.insert(0, json!({"type": "user"}));
+            }
+        }
+        linux["uidMappings"] = uid;
+        linux["gidMappings"] = gid;
+    }
     if let Some(path) = shared_pid {
         let list = spec
             .pointer_mut("/linux/namespaces")

@@ -14,7 +14,7 @@ use crate::fork::{fork_reporting_child, report_failure, Forked};
 use crate::channel::Channel;
 use crate::error::SysError;
 use crate::msg::{Command, InitConfig, Report};
-use crate::ns::{self, NsKind};
+use crate::ns::NsKind;
 
 /// Entry point of `podshim init`; returns the process exit code.
 pub fn run() -> i32 {
@@ -40,33 +40,7 @@ fn first_stage(chan: &mut Channel) -> Result<InitConfig, (&'static str, SysError
     crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
     crate::cgroup::join_self(&cfg.cgroup).map_err(|e| ("cgroup", e))?;
 
-    let mut joins = Vec::new();
-    let mut fresh = Vec::new();
-    for req in &cfg.namespaces {
-        let kind = NsKind::parse(&req.kind).ok_or_else(|| {
-            (
-                "namespaces",
-                SysError::spec(
-                    "linux.namespaces",
-                    format!("unknown namespace type {:?}", req.kind),
-                ),
-            )
-        })?;
-        if kind == NsKind::User {
-            return Err((
-                "namespaces",
-                SysError::spec("linux.namespaces", "user namespaces are not supported yet"),
-            ));
-        }
-        match &req.path {
-            Some(p) => joins.push(ns::open(kind, p).map_err(|e| ("namespaces", e))?),
-            None => fresh.push(kind),
-        }
-    }
-    for j in &joins {
-        ns::join(j).map_err(|e| ("setns", e))?;
-    }
-    ns::unshare_kinds(&fresh).map_err(|e| ("unshare", e))?;
+    crate::ns::enter(chan, &cfg.namespaces)?;
     Ok(cfg)
 }
 

@@ -27,5 +27,6 @@ pub mod seccomp;
 pub mod shm;
 pub mod spawn;
 pub mod tty;
+pub mod userns;
 
 pub use error::SysError;

@@ -93,6 +93,9 @@ pub enum Report {
     /// The master side of the pseudo-terminal made inside the container
     /// travels with this message (SCM_RIGHTS).
     Terminal,
+    /// The sender has unshared a user namespace: write its uid_map and
+    /// gid_map, then send [`Command::UserNsMapped`].
+    UserNs,
     /// The container's namespaces are made and nothing is mounted yet:
     /// run the prestart and createRuntime hooks, then send
     /// [`Command::Continue`].
@@ -114,4 +117,6 @@ pub enum Command {
     /// The createRuntime hooks succeeded; `state` is what the
     /// createContainer hooks read.
     Continue { state: String },
+    /// The user namespace's maps are written.
+    UserNsMapped,
 }

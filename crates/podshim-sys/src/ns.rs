@@ -133,6 +133,71 @@ pub fn unshare_kinds(kinds: &[NsKind]) -> Result<(), SysError> {
     })
 }
 
+/// What [`enter`] did.
+#[derive(Debug, Default)]
+pub struct Entered {
+    /// Kinds made new (a new user namespace included).
+    pub fresh: Vec<NsKind>,
+    /// Kinds joined by path.
+    pub joined: Vec<NsKind>,
+}
+
+impl Entered {
+    /// In a user namespace of the container's or pod's own.
+    pub fn user(&self) -> bool {
+        self.fresh.contains(&NsKind::User) || self.joined.contains(&NsKind::User)
+    }
+}
+
+/// Enters `reqs` (sorted by [`NsKind::join_rank`]): every path is opened
+/// first; a user namespace given by path is joined first and the process
+/// becomes root in it (it then has the rights over the namespaces it owns);
+/// the other paths are joined next; a new user namespace is made after the
+/// joins (the joined ones may belong to the parent namespace) and mapped by
+/// the shim over `chan`; the remaining new namespaces are made last, so
+/// they belong to the user namespace.
+pub fn enter(
+    chan: &mut crate::channel::Channel,
+    reqs: &[crate::msg::NsRequest],
+) -> Result<Entered, (&'static str, SysError)> {
+    let mut files = Vec::new();
+    let mut out = Entered::default();
+    for req in reqs {
+        let kind = NsKind::parse(&req.kind).ok_or_else(|| {
+            (
+                "namespaces",
+                SysError::spec(
+                    "linux.namespaces",
+                    format!("unknown namespace type {:?}", req.kind),
+                ),
+            )
+        })?;
+        match &req.path {
+            Some(p) => files.push(open(kind, p).map_err(|e| ("namespaces", e))?),
+            None => out.fresh.push(kind),
+        }
+    }
+    files.sort_by_key(|f| f.kind.join_rank());
+    for f in &files {
+        join(f).map_err(|e| ("setns", e))?;
+        if f.kind == NsKind::User {
+            crate::userns::become_root().map_err(|e| ("user namespace", e))?;
+        }
+        out.joined.push(f.kind);
+    }
+    let rest: Vec<NsKind> = out
+        .fresh
+        .iter()
+        .copied()
+        .filter(|k| *k != NsKind::User)
+        .collect();
+    if rest.len() != out.fresh.len() {
+        crate::userns::unshare_mapped(chan).map_err(|e| ("user namespace", e))?;
+    }
+    unshare_kinds(&rest).map_err(|e| ("unshare", e))?;
+    Ok(out)
+}
+
 /// Pins this process's namespace `kind` at `target` by bind mount.
 pub fn pin_self(kind: NsKind, target: &Path) -> Result<(), SysError> {
     OpenOptions::new()
@@ -142,6 +207,26 @@ pub fn pin_self(kind: NsKind, target: &Path) -> Result<(), SysError> {
         .open(target)
         .map_err(|e| SysError::io("create pin", target, e))?;
     let source = format!("/proc/self/ns/{}", kind.proc_name());
+    mount(
+        Some(source.as_str()),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| SysError::os("bind mount", format!("{source} on {}", target.display()), e))
+}
+
+/// Pins namespace `kind` of process `pid` at `target` (`podshim pin`, for
+/// a pause in a user namespace, which cannot mount in the host's).
+pub fn pin_of(pid: i32, kind: NsKind, target: &Path) -> Result<(), SysError> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(target)
+        .map_err(|e| SysError::io("create pin", target, e))?;
+    let source = format!("/proc/{pid}/ns/{}", kind.proc_name());
     mount(
         Some(source.as_str()),
         target,

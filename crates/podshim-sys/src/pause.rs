@@ -66,33 +66,29 @@ fn setup(chan: &mut Channel) -> Result<bool, (&'static str, SysError)> {
     crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
     crate::cgroup::join_self(&cfg.cgroup).map_err(|e| ("cgroup", e))?;
 
-    let mut joins = Vec::new();
-    let mut fresh = Vec::new();
     for req in &cfg.namespaces {
-        let kind = NsKind::parse(&req.kind)
-            .filter(|k| matches!(k, NsKind::Net | NsKind::Ipc | NsKind::Uts | NsKind::Pid))
+        NsKind::parse(&req.kind)
+            .filter(|k| {
+                matches!(
+                    k,
+                    NsKind::Net | NsKind::Ipc | NsKind::Uts | NsKind::Pid | NsKind::User
+                )
+            })
             .ok_or_else(|| {
                 (
                     "namespaces",
                     SysError::spec(
                         "linux.namespaces",
                         format!(
-                            "the pause holds only net, ipc, uts and pid, not {:?}",
+                            "the pause holds only user, net, ipc, uts and pid, not {:?}",
                             req.kind
                         ),
                     ),
                 )
             })?;
-        match &req.path {
-            Some(p) => joins.push(ns::open(kind, p).map_err(|e| ("namespaces", e))?),
-            None => fresh.push(kind),
-        }
     }
-    for j in &joins {
-        ns::join(j).map_err(|e| ("setns", e))?;
-    }
-    ns::unshare_kinds(&fresh).map_err(|e| ("unshare", e))?;
-
+    let entered = ns::enter(chan, &cfg.namespaces)?;
+    let fresh = &entered.fresh;
     if fresh.contains(&NsKind::Uts) {
         if let Some(h) = &cfg.hostname {
             nix::unistd::sethostname(h)
@@ -102,12 +98,15 @@ fn setup(chan: &mut Channel) -> Result<bool, (&'static str, SysError)> {
     if fresh.contains(&NsKind::Net) {
         crate::net::loopback_up().map_err(|e| ("loopback", e))?;
     }
-    let pin_dir = Path::new(&cfg.pin_dir);
-    for kind in [NsKind::Net, NsKind::Ipc, NsKind::Uts] {
-        ns::pin_self(kind, &pin_dir.join(kind.proc_name())).map_err(|e| ("pin", e))?;
+    // In a user namespace the host's mounts are out of reach: the shim
+    // pins the namespaces then.
+    if !entered.user() {
+        let pin_dir = Path::new(&cfg.pin_dir);
+        for kind in [NsKind::Net, NsKind::Ipc, NsKind::Uts] {
+            ns::pin_self(kind, &pin_dir.join(kind.proc_name())).map_err(|e| ("pin", e))?;
+        }
     }
-    let pid_joined = joins.iter().any(|j| j.kind() == NsKind::Pid);
-    Ok(pid_joined || fresh.contains(&NsKind::Pid))
+    Ok(entered.joined.contains(&NsKind::Pid) || fresh.contains(&NsKind::Pid))
 }
 
 fn wait_for_end(set: &SigSet) -> i32 {

@@ -319,11 +319,16 @@ pub fn finalize(spec: &Spec) -> Result<(), SysError> {
         .and_then(|r| r.readonly())
         .unwrap_or(false)
     {
+        let locked = if crate::userns::in_user_namespace() {
+            mount_flags_of("/")?
+        } else {
+            MsFlags::empty()
+        };
         mount(
             None::<&str>,
             "/",
             None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            locked | MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
             None::<&str>,
         )
         .map_err(|e| SysError::os("remount / read-only", "/", e))?;
@@ -369,11 +374,18 @@ fn mount_one(m: &Mount, rootfs: &Path, bundle: &Path) -> Result<(), SysError> {
         })?;
         let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
         if !extra.is_empty() {
+            // In a user namespace the flags the source had are locked: a
+            // remount must keep them.
+            let locked = if crate::userns::in_user_namespace() {
+                mount_flags_of(&dest.to_string_lossy())?
+            } else {
+                MsFlags::empty()
+            };
             mount(
                 None::<&str>,
                 &dest,
                 None::<&str>,
-                extra | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
+                extra | locked | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
                 None::<&str>,
             )
             .map_err(|e| SysError::os("remount", &what, e))?;
@@ -399,14 +411,31 @@ fn mount_one(m: &Mount, rootfs: &Path, bundle: &Path) -> Result<(), SysError> {
             opts.flags
         };
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(&fstype));
-        mount(
+        let mounted = mount(
             Some(&source),
             &dest,
             Some(fstype.as_str()),
             flags,
             (!data.is_empty()).then_some(data.as_str()),
-        )
-        .map_err(|e| SysError::os("mount", &what, e))?;
+        );
+        match mounted {
+            // sysfs needs a network namespace of the user namespace's own;
+            // in one that joined the host's, the host's /sys is bound
+            // read-only instead, as runc does.
+            Err(Errno::EPERM) if fstype == "sysfs" && crate::userns::in_user_namespace() => {
+                bind_sys_read_only(&dest).map_err(|e| SysError::os("bind /sys", &what, e))?
+            }
+            Err(Errno::EPERM) if fstype == "mqueue" && crate::userns::in_user_namespace() => {
+                return Err(SysError::spec(
+                    "mounts",
+                    format!(
+                        "{what}: mqueue needs an IPC namespace of the container's user \
+                         namespace (give the pod the user namespace)"
+                    ),
+                ))
+            }
+            r => r.map_err(|e| SysError::os("mount", &what, e))?,
+        }
     }
     if !opts.propagation.is_empty() {
         mount(
@@ -419,6 +448,30 @@ fn mount_one(m: &Mount, rootfs: &Path, bundle: &Path) -> Result<(), SysError> {
         .map_err(|e| SysError::os("set propagation", &what, e))?;
     }
     Ok(())
+}
+
+fn bind_sys_read_only(dest: &Path) -> Result<(), Errno> {
+    mount(
+        Some("/sys"),
+        dest,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )?;
+    let locked = mount_flags_of(&dest.to_string_lossy()).map_err(|_| Errno::EIO)?;
+    mount(
+        None::<&str>,
+        dest,
+        None::<&str>,
+        locked
+            | MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
 }
 
 fn make_mount_point(dest: &Path, dir: bool) -> Result<(), SysError> {
@@ -435,14 +488,16 @@ fn make_mount_point(dest: &Path, dir: bool) -> Result<(), SysError> {
     }
 }
 
-/// (name, kind, major, minor) of the nodes every container gets.
+/// (name, major, minor) of the nodes every container gets, in runc's
+/// order (bound from the host in a user namespace, they show in the mount
+/// table in this order).
 const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
     ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
     ("random", 1, 8),
-    ("urandom", 1, 9),
+    ("full", 1, 7),
     ("tty", 5, 0),
+    ("zero", 1, 5),
+    ("urandom", 1, 9),
 ];
 
 fn create_default_devices(rootfs: &Path, has_devpts: bool) -> Result<(), SysError> {
@@ -453,7 +508,7 @@ fn create_default_devices(rootfs: &Path, has_devpts: bool) -> Result<(), SysErro
         if fs::symlink_metadata(&path).is_ok() {
             continue;
         }
-        make_node(&path, SFlag::S_IFCHR, major, minor, 0o666)?;
+        let _bound = make_node(&path, SFlag::S_IFCHR, major, minor, 0o666)?;
     }
     let links: [(&str, &str); 5] = [
         ("fd", "/proc/self/fd"),
@@ -476,8 +531,15 @@ fn create_default_devices(rootfs: &Path, has_devpts: bool) -> Result<(), SysErro
 }
 
 /// mknod, falling back to bind-mounting the host's node where mknod is
-/// refused (a user namespace, a nodev mount).
-fn make_node(path: &Path, kind: SFlag, major: u64, minor: u64, mode: u32) -> Result<(), SysError> {
+/// refused (a user namespace, a nodev mount). True when it is the host's
+/// node, bound: its owner and mode are the host's to keep.
+fn make_node(
+    path: &Path,
+    kind: SFlag,
+    major: u64,
+    minor: u64,
+    mode: u32,
+) -> Result<bool, SysError> {
     match mknod(
         path,
         kind,
@@ -488,7 +550,8 @@ fn make_node(path: &Path, kind: SFlag, major: u64, minor: u64, mode: u32) -> Res
             // mknod honours the umask; set the mode the spec asked for.
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(path, fs::Permissions::from_mode(mode))
-                .map_err(|e| SysError::io("chmod", path, e))
+                .map_err(|e| SysError::io("chmod", path, e))?;
+            Ok(false)
         }
         Err(Errno::EPERM) => {
             let host = find_host_node(kind, major, minor)
@@ -501,7 +564,8 @@ fn make_node(path: &Path, kind: SFlag, major: u64, minor: u64, mode: u32) -> Res
                 MsFlags::MS_BIND,
                 None::<&str>,
             )
-            .map_err(|e| SysError::os("bind mount", path.display(), e))
+            .map_err(|e| SysError::os("bind mount", path.display(), e))?;
+            Ok(true)
         }
         Err(e) => Err(SysError::os("mknod", path.display(), e)),
     }
@@ -543,13 +607,16 @@ fn create_device(rootfs: &Path, d: &LinuxDevice) -> Result<(), SysError> {
     if fs::symlink_metadata(&path).is_ok() {
         let _ = fs::remove_file(&path);
     }
-    make_node(
+    let bound = make_node(
         &path,
         kind,
         d.major() as u64,
         d.minor() as u64,
         d.file_mode().unwrap_or(0o666),
     )?;
+    if bound {
+        return Ok(());
+    }
     let uid = d.uid().map(nix::unistd::Uid::from_raw);
     let gid = d.gid().map(nix::unistd::Gid::from_raw);
     nix::unistd::chown(&path, uid, gid).map_err(|e| SysError::os("chown", path.display(), e))

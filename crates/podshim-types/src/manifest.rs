@@ -28,6 +28,13 @@ pub struct PodManifest {
     /// (`$PODSHIM_CGROUP_PARENT` or `podshim`, then `/podctl/<pod>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup_parent: Option<String>,
+    /// A user namespace for the whole pod (Kubernetes' hostUsers: false):
+    /// OCI id mappings (`containerID`, `hostID`, `size`). The pod's other
+    /// namespaces belong to it and every container joins it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid_mappings: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid_mappings: Option<serde_json::Value>,
 }
 
 /// One container of a pod.

@@ -23,6 +23,13 @@ pub enum Role {
     Standalone,
 }
 
+/// uid_map and gid_map texts for a new user namespace.
+#[derive(Debug, Clone)]
+pub struct IdMaps {
+    pub uid: String,
+    pub gid: String,
+}
+
 #[derive(Debug)]
 pub struct Bundle {
     pub dir: PathBuf,
@@ -111,6 +118,31 @@ impl Bundle {
         Ok(())
     }
 
+    /// The uid_map and gid_map texts for a new user namespace, from
+    /// linux.uidMappings and gidMappings (None when the spec makes none).
+    pub fn id_maps(&self, plan: &[NsRequest]) -> Result<Option<IdMaps>> {
+        if !plan.iter().any(|r| r.kind == "user" && r.path.is_none()) {
+            return Ok(None);
+        }
+        let linux = self.spec.linux().as_ref();
+        let uid = linux
+            .and_then(|l| l.uid_mappings().clone())
+            .unwrap_or_default();
+        let gid = linux
+            .and_then(|l| l.gid_mappings().clone())
+            .unwrap_or_default();
+        if uid.is_empty() || gid.is_empty() {
+            return Err(ShimError::InvalidArgument(format!(
+                "{}: a new user namespace needs linux.uidMappings and linux.gidMappings",
+                self.dir.display()
+            )));
+        }
+        Ok(Some(IdMaps {
+            uid: podshim_sys::userns::map_text(&uid),
+            gid: podshim_sys::userns::map_text(&gid),
+        }))
+    }
+
     /// linux.seccomp, if any.
     pub fn seccomp(&self) -> Option<&oci_spec::runtime::LinuxSeccomp> {
         self.spec
@@ -129,13 +161,6 @@ impl Bundle {
                 self.dir.display()
             )))
         };
-        if let Some(linux) = self.spec.linux() {
-            if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
-                || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
-            {
-                return no("linux.uidMappings/gidMappings");
-            }
-        }
         if let Some(p) = self.spec.process() {
             if p.apparmor_profile().as_ref().is_some_and(|a| !a.is_empty()) {
                 return no("process.apparmorProfile");
@@ -167,6 +192,8 @@ impl Bundle {
                 Some(p) => Some(p.to_string_lossy().into_owned()),
                 None => match (pod_pins, kind) {
                     (Some(pin), "net" | "ipc" | "uts") => Some(pin(kind)),
+                    // The pod's user namespace, when it has one.
+                    (Some(pin), "user") => Some(pin(kind)).filter(|p| Path::new(p).exists()),
                     _ => None,
                 },
             };
@@ -205,6 +232,15 @@ impl Bundle {
             .and_then(|l| l.namespaces().clone())
             .unwrap_or_default();
         let mut out = Vec::new();
+        // A user namespace first: the pod's other namespaces belong to it.
+        for ns in &list {
+            if kind_name(ns.typ())? == "user" {
+                out.push(NsRequest {
+                    kind: "user".into(),
+                    path: ns.path().as_ref().map(|p| p.to_string_lossy().into_owned()),
+                });
+            }
+        }
         for kind in ["net", "ipc", "uts"] {
             let mut path = None;
             for ns in &list {

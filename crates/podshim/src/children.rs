@@ -10,6 +10,7 @@ use tokio::net::UnixStream;
 use podshim_sys::channel::{self, CHILD_FD};
 use podshim_sys::spawn::{self, ChildStdio, Reexec};
 
+use crate::bundle::IdMaps;
 use crate::error::{Result, ShimError};
 
 /// The binary the children are executed from.
@@ -117,17 +118,25 @@ pub async fn spawn_forking<C: Serialize>(
     args: &[&str],
     stdio: ChildStdio,
     cfg: &C,
+    maps: Option<&IdMaps>,
 ) -> Result<(i32, OwnedFd, AsyncChannel)> {
     let Spawned {
+        pid: first_pid,
         pidfd: first,
         mut channel,
-        ..
     } = spawn_child(role, args, stdio)?;
-    let report = match channel.send(cfg).await {
+    let mut report = match channel.send(cfg).await {
         Ok(()) => channel.recv::<podshim_sys::msg::Report>().await,
         Err(e) => Err(e),
     };
     use podshim_sys::msg::Report;
+    // A new user namespace is mapped from here, the parent namespace.
+    if let Ok(Some(Report::UserNs)) = &report {
+        report = match map_user_ns(first_pid, maps, &mut channel).await {
+            Ok(()) => channel.recv::<Report>().await,
+            Err(e) => Err(e),
+        };
+    }
     if let Ok(Some(Report::Child { pid })) = &report {
         crate::reaper::track(*pid);
     }
@@ -146,4 +155,20 @@ pub async fn spawn_forking<C: Serialize>(
     };
     let pidfd = podshim_sys::proc::pidfd_open(child)?;
     Ok((child, pidfd, channel))
+}
+
+/// Writes the maps of the user namespace child `pid` has just made and
+/// tells it so.
+pub async fn map_user_ns(
+    pid: i32,
+    maps: Option<&IdMaps>,
+    channel: &mut AsyncChannel,
+) -> Result<()> {
+    let maps = maps.ok_or_else(|| {
+        ShimError::InvalidArgument(
+            "a new user namespace needs linux.uidMappings and gidMappings".into(),
+        )
+    })?;
+    podshim_sys::userns::write_maps(pid, &maps.uid, &maps.gid)?;
+    channel.send(&podshim_sys::msg::Command::UserNsMapped).await
 }

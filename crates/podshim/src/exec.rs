@@ -77,7 +77,8 @@ impl Exec {
 /// The namespaces of `pid` that differ from the shim's own, mount last.
 fn namespaces_of(pid: i32) -> Result<Vec<NsRequest>> {
     let mut out = Vec::new();
-    for kind in ["cgroup", "pid", "net", "ipc", "uts", "mnt"] {
+    // user first (it gives the rights over the rest), mnt last.
+    for kind in ["user", "cgroup", "pid", "net", "ipc", "uts", "mnt"] {
         let theirs = format!("/proc/{pid}/ns/{kind}");
         let ino = |p: &str| std::fs::metadata(p).map(|m| m.ino());
         let t = ino(&theirs).map_err(|e| ShimError::NotFound(format!("{theirs}: {e}")))?;
@@ -204,7 +205,7 @@ impl Pod {
                 .unwrap_or_default(),
         };
         let (pid, pidfd, mut channel) =
-            spawn_forking("exec", &["--exec", exec_id], child_stdio, &cfg)
+            spawn_forking("exec", &["--exec", exec_id], child_stdio, &cfg, None)
                 .await
                 .map_err(|e| context(e, &what))?;
         // End of file: executed. A report: a terminal to connect, or a failure.

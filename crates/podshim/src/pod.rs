@@ -16,7 +16,7 @@ use tokio::sync::{watch, Notify};
 use tracing::Instrument;
 
 use crate::bundle::{Bundle, Role};
-use crate::children::{spawn_child, spawn_forking, AsyncChannel, Spawned};
+use crate::children::{map_user_ns, spawn_child, spawn_forking, AsyncChannel, Spawned};
 use crate::error::{Result, ShimError};
 use crate::io::IoHandle;
 use crate::publish::{Happened, Publisher};
@@ -347,8 +347,9 @@ impl Pod {
                     r.status = PodStatus::Ready;
                     r.bundle = bundle.dir.to_string_lossy().into_owned();
                     r.hostname = bundle.spec.hostname().clone();
-                    r.namespaces = ["net", "ipc", "uts"]
+                    r.namespaces = ["user", "net", "ipc", "uts"]
                         .iter()
+                        .filter(|k| self.paths.ns_pin(k).exists())
                         .map(|k| {
                             (
                                 k.to_string(),
@@ -474,6 +475,17 @@ impl Pod {
             Ok(()) => channel.recv::<Report>().await,
             Err(e) => Err(e),
         };
+        let user_ns = cfg.namespaces.iter().any(|r| r.kind == "user");
+        if let Ok(Some(Report::UserNs)) = outcome {
+            let maps = bundle.id_maps(&cfg.namespaces);
+            outcome = match maps {
+                Ok(maps) => match map_user_ns(pid, maps.as_ref(), &mut channel).await {
+                    Ok(()) => channel.recv::<Report>().await,
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+        }
         // With a pid namespace the pause forks: the child is the real pause.
         if let Ok(Some(Report::Child { pid: child })) = outcome {
             crate::reaper::track(child);
@@ -495,7 +507,12 @@ impl Pod {
             }
         }
         let failure = match outcome {
-            Ok(Some(Report::Ready)) => return Ok((pid, pidfd)),
+            Ok(Some(Report::Ready)) if !user_ns => return Ok((pid, pidfd)),
+            // In its user namespace the pause cannot mount on the host.
+            Ok(Some(Report::Ready)) => match pin_from_outside(pid, &ns_dir).await {
+                Ok(()) => return Ok((pid, pidfd)),
+                Err(e) => e,
+            },
             Ok(Some(Report::Error { stage, message })) => {
                 ShimError::InvalidArgument(format!("pause: {stage}: {message}"))
             }
@@ -509,7 +526,7 @@ impl Pod {
     }
 
     fn unpin_namespaces(&self) {
-        for kind in ["net", "ipc", "uts"] {
+        for kind in ["user", "net", "ipc", "uts"] {
             if let Err(e) = ns::unpin(&self.paths.ns_pin(kind)) {
                 tracing::error!(pod = %self.id, "unpin {kind}: {e}");
             }
@@ -633,11 +650,13 @@ impl Pod {
                 .map(|r| r.join_dirs())
                 .unwrap_or_default(),
         };
+        let maps = bundle.id_maps(&cfg.namespaces)?;
         let (child, pidfd, mut channel) = spawn_forking(
             "init",
             &["--container", task.id.as_str()],
             child_stdio,
             &cfg,
+            maps.as_ref(),
         )
         .await
         .map_err(|e| context(e, &format!("create {}", task.id)))?;
@@ -1120,5 +1139,29 @@ pub(crate) fn context(e: ShimError, what: &str) -> ShimError {
         ShimError::FailedPrecondition(m) => ShimError::FailedPrecondition(format!("{what}: {m}")),
         ShimError::Unimplemented(m) => ShimError::Unimplemented(format!("{what}: {m}")),
         ShimError::Internal(m) => ShimError::Internal(format!("{what}: {m}")),
+    }
+}
+
+/// Pins the user, net, ipc and uts namespaces of `pid` in `dir` with
+/// `podshim pin`, a fresh process in the host's mount namespace.
+async fn pin_from_outside(pid: i32, dir: &Path) -> Result<()> {
+    let dir = dir.to_string_lossy().into_owned();
+    let args: Vec<&str> = vec![&dir, "user", "net", "ipc", "uts"];
+    let pid_arg = pid.to_string();
+    let mut all = vec![pid_arg.as_str()];
+    all.extend(args);
+    // Its errors go to the shim's own log.
+    let stdio = podshim_sys::spawn::ChildStdio {
+        stderr: std::os::fd::AsFd::as_fd(&std::io::stderr())
+            .try_clone_to_owned()
+            .ok(),
+        ..Default::default()
+    };
+    let Spawned { pidfd, .. } = spawn_child("pin", &all, stdio)?;
+    match wait_exit(pidfd).await? {
+        0 => Ok(()),
+        code => Err(ShimError::Internal(format!(
+            "podshim pin {pid} exited with code {code} (see the shim log)"
+        ))),
     }
 }

@@ -85,6 +85,16 @@ fn bad_security_settings_are_refused_by_name() {
             "linux.seccomp.defaultAction: errnoRet 70000",
         ),
         (
+            "idmap",
+            |s| {
+                s["mounts"].as_array_mut().unwrap().push(json!({
+                    "destination": "/data", "type": "bind", "source": "/tmp",
+                    "options": ["rbind", "idmap"]
+                }))
+            },
+            "mounts: an idmapped mount (/data) is not supported",
+        ),
+        (
             "apparmor",
             |s| s["process"]["apparmorProfile"] = json!("docker-default"),
             "process.apparmorProfile is not supported",

@@ -123,6 +123,13 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SysError> {
             LinuxSeccompFilterFlag::SeccompFilterFlagLog => ctx.set_ctl_log(true),
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync => ctx.set_ctl_tsync(true),
             LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => ctx.set_ctl_ssb(true),
+            // Only meaningful with a seccomp agent, which is refused.
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+                return Err(err(
+                    ".flags",
+                    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs a seccomp agent, not supported",
+                ))
+            }
         }
         .map_err(|e| err(".flags", format!("{flag}: {e}")))?;
     }

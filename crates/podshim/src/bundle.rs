@@ -161,6 +161,21 @@ impl Bundle {
                 self.dir.display()
             )))
         };
+        for m in self.spec.mounts().iter().flatten() {
+            let idmap = m
+                .options()
+                .iter()
+                .flatten()
+                .any(|o| o == "idmap" || o == "ridmap" || o.starts_with("idmap="));
+            let mapped = m.uid_mappings().as_ref().is_some_and(|v| !v.is_empty())
+                || m.gid_mappings().as_ref().is_some_and(|v| !v.is_empty());
+            if idmap || mapped {
+                return no(&format!(
+                    "mounts: an idmapped mount ({})",
+                    m.destination().display()
+                ));
+            }
+        }
         if let Some(p) = self.spec.process() {
             if p.apparmor_profile().as_ref().is_some_and(|a| !a.is_empty()) {
                 return no("process.apparmorProfile");

@@ -65,6 +65,8 @@ install: build
 	install -D -m 0755 $(RELEASE_DIR)/podshim $(DESTDIR)$(PREFIX)/bin/podshim
 	install -D -m 0755 $(RELEASE_DIR)/podctl $(DESTDIR)$(PREFIX)/bin/podctl
 	ln -sf podshim $(DESTDIR)$(PREFIX)/bin/containerd-shim-podshim-v1
+	test -e $(DESTDIR)/etc/podctl/cni/net.d/10-podctl.conflist || \
+		install -D -m 0644 hack/cni/10-podctl.conflist $(DESTDIR)/etc/podctl/cni/net.d/10-podctl.conflist
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/podshim $(DESTDIR)$(PREFIX)/bin/podctl $(DESTDIR)$(PREFIX)/bin/containerd-shim-podshim-v1

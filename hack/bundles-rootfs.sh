@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 for cfg in "$here"/../bundles/*/*/config.json; do
   dir=$(dirname "$cfg")
   stamp="$dir/rootfs/.podshim-built"
-  if [ -f "$stamp" ] && [ "$stamp" -nt "$probe" ] && [ -z "$(find "$dir/files" -newer "$stamp" 2>/dev/null | head -1)" ]; then
+  if [ -f "$stamp" ] && [ "$stamp" -nt "$probe" ] && [ "$stamp" -nt "$here/mkrootfs.sh" ] && [ -z "$(find "$dir/files" -newer "$stamp" 2>/dev/null | head -1)" ]; then
     continue
   fi
   "$here/mkrootfs.sh" "$dir/rootfs" "$probe" "$dir/files"

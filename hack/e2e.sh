@@ -10,6 +10,20 @@ export PODSHIM_BIN=$bin/podshim
 podctl="$bin/podctl"
 failed=0
 
+# The pods get addresses on a CNI network of e2e's own (bridge, subnet,
+# IPAM directory), which is removed at the end.
+cni=${PODSHIM_ROOT}-cni
+bridge=podctl-e2e
+mkdir -p "$cni/net.d"
+cat > "$cni/net.d/10-e2e.conflist" <<EOF_CONF
+{"cniVersion": "1.0.0", "name": "podctl-e2e", "plugins": [
+  {"type": "bridge", "bridge": "$bridge", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+   "ipam": {"type": "host-local", "dataDir": "$cni/ipam", "ranges": [[{"subnet": "10.90.0.0/24"}]],
+            "routes": [{"dst": "0.0.0.0/0"}]}},
+  {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}]}
+EOF_CONF
+export PODCTL_CNI_CONF_DIR=$cni/net.d
+
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
 leftovers() {
@@ -19,6 +33,9 @@ leftovers() {
   for h in /sys/fs/cgroup/*/; do
     [ -e "${h}podshim/podctl/$pod" ] && found+=" cgroup:${h}podshim/podctl/$pod"
   done
+  [ -n "$(ip -o link show master "$bridge" 2>/dev/null)" ] && found+=" veth"
+  [ -n "$(find "$cni/ipam" -type f ! -name lock ! -name 'last_reserved_ip*' 2>/dev/null)" ] && found+=" ip-reservation"
+  iptables-save -t nat 2>/dev/null | grep -q -- "$pod" && found+=" iptables-rule"
   for p in /proc/[0-9]*; do
     if { tr '\0' '\n' < "$p/environ"; } 2>/dev/null | grep -qx "PODSHIM_ROOT=$PODSHIM_ROOT"; then
       found+=" process:${p#/proc/}"
@@ -52,4 +69,6 @@ for dir in "$here"/../bundles/*/; do
   fi
 done
 rmdir "$PODSHIM_ROOT/podctl" "$PODSHIM_ROOT" 2>/dev/null || true
+ip link del "$bridge" 2>/dev/null || true
+rm -rf "$cni"
 [ "$failed" -eq 0 ] && echo "e2e: all pods passed" || { echo "e2e: failures"; exit 1; }

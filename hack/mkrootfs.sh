@@ -21,6 +21,8 @@ install -m 0755 "$probe" "$tmp/bin/podprobe"
 chmod 1777 "$tmp/tmp" "$tmp/var/tmp"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$tmp/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' > "$tmp/etc/group"
+# Mount points for the pod's shared files, as every image has them.
+: > "$tmp/etc/hosts"; : > "$tmp/etc/hostname"; : > "$tmp/etc/resolv.conf"
 if [ -n "$extra" ] && [ -d "$extra" ]; then
   cp -a "$extra"/. "$tmp"/
 fi

@@ -117,6 +117,9 @@ pub struct TestEnv {
     bin: PathBuf,
     /// Network namespaces of pods this test ran: no process may be left in them.
     netns: Vec<u64>,
+    /// The CNI configuration directory podctl uses; by default one that
+    /// does not exist, so no machine-wide network is ever picked up.
+    pub cni_conf_dir: PathBuf,
     finished: bool,
 }
 
@@ -137,6 +140,7 @@ impl TestEnv {
             work,
             bin,
             netns: Vec::new(),
+            cni_conf_dir: std::env::temp_dir().join(format!("podshim-test-{tag}-no-cni")),
             finished: false,
         }
     }
@@ -163,6 +167,10 @@ impl TestEnv {
             ("PODSHIM_ROOT", self.root.clone().into_os_string()),
             ("PODSHIM_BIN", self.podshim().into_os_string()),
             ("PODSHIM_CGROUP_PARENT", self.cgroup_parent.clone().into()),
+            (
+                "PODCTL_CNI_CONF_DIR",
+                self.cni_conf_dir.clone().into_os_string(),
+            ),
         ]
     }
 

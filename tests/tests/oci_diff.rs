@@ -76,6 +76,14 @@ fn allowed(view: &mut Value, name: &str) {
             dev.remove("mqueue");
         }
     }
+    // podctl binds the pod's /etc/hostname, hosts and resolv.conf into
+    // every member, as the kubelet does; runc runs the bundle as it is.
+    if let Some(m) = o.get_mut("mounts").and_then(|m| m.as_array_mut()) {
+        m.retain(|l| {
+            let point = l.as_str().unwrap_or("").split(' ').next().unwrap_or("");
+            !["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"].contains(&point)
+        });
+    }
     if let Some(fds) = o.get_mut("fds").and_then(|f| f.as_object_mut()) {
         fds.remove("0");
         for fd in ["1", "2"] {

@@ -4,7 +4,9 @@
 
 mod args;
 mod attach;
+mod cni;
 mod debug;
+mod etc;
 mod exec;
 mod limits;
 mod logs;

@@ -114,7 +114,12 @@ pub fn remove_pod(c: &Ctx, pod: &Id, timeout: Duration) -> anyhow::Result<()> {
             // Containers first, all signalled before any is waited for;
             // the sandbox last.
             let (sandbox, members) = tasks.split_last().unwrap_or((&tasks[0], &[]));
-            for group in [members, std::slice::from_ref(sandbox)] {
+            for (i, group) in [members, std::slice::from_ref(sandbox)].iter().enumerate() {
+                if i == 1 {
+                    // The containers are gone; the network namespace is
+                    // still pinned: take it off its network (CNI DEL).
+                    crate::cni::detach_stored(&paths).context("network")?;
+                }
                 let live: Vec<&String> = group
                     .iter()
                     .filter(|id| signal_stop(&s, id, timeout).unwrap_or(true))
@@ -136,7 +141,9 @@ pub fn remove_pod(c: &Ctx, pod: &Id, timeout: Duration) -> anyhow::Result<()> {
             }
         }
         None => {
-            // No shim: clean up task by task, as containerd does.
+            // No shim (it crashed): off the network first, while the pin
+            // holds the namespace, then task by task, as containerd does.
+            crate::cni::detach_stored(&paths).context("network")?;
             for id in &tasks {
                 let bundle = if id == pod.as_str() {
                     bundles_dir(&paths).join(SANDBOX_BUNDLE)

@@ -69,12 +69,26 @@ pub fn run(c: &Ctx, a: &mut Args) -> anyhow::Result<std::process::ExitCode> {
         let shared_pid = m
             .share_pid_namespace
             .then(|| format!("/proc/{pause}/ns/pid"));
+        // The pause holds the network namespace now: attach it (CNI ADD),
+        // then write the /etc files that name the pod's address.
+        let ports: Vec<Value> = m
+            .ports
+            .iter()
+            .map(|p| {
+                json!({"hostPort": p.host_port, "containerPort": p.container_port,
+                       "protocol": p.protocol, "hostIP": p.host_ip})
+            })
+            .collect();
+        let network = crate::cni::attach(&paths, m.id.as_str(), &paths.ns_pin("net"), ports)
+            .with_context(|| format!("network of pod {}", m.id))?;
+        crate::etc::write(&paths, &m, network.as_ref().and_then(|n| n.ip.as_deref()))?;
         let mut prepared = Vec::new();
         for (entry, src, spec) in bundles {
             let id = m.task_id(&entry.name)?;
             let out = bdir.join(entry.name.as_str());
             fs::create_dir_all(&out).with_context(|| format!("create {}", out.display()))?;
             let mut spec = member_spec(spec, &src, &m, &entry.name, shared_pid.as_deref())?;
+            crate::etc::add_mounts(&mut spec, &paths);
             limits(&mut spec, &m, &id, entry.resources.as_ref())
                 .with_context(|| format!("container {}", entry.name))?;
             write_json(&out.join("config.json"), &spec)?;

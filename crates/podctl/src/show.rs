@@ -110,6 +110,7 @@ pub fn inspect(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
     let v = serde_json::json!({
         "pod": record,
         "containers": containers(&paths),
+        "network": crate::cni::stored(&paths),
         "state_dir": paths.dir(),
     });
     println!("{}", serde_json::to_string_pretty(&v)?);

@@ -10,5 +10,5 @@ pub mod record;
 
 pub use event::{EventRecord, Topic};
 pub use id::{Id, IdError};
-pub use manifest::{ContainerEntry, ManifestError, PodManifest};
+pub use manifest::{ContainerEntry, Dns, ManifestError, PodManifest, PortMapping};
 pub use record::{ContainerRecord, PodRecord, PodStatus, ProcessStamp, TaskStatus};

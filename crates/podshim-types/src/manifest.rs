@@ -35,6 +35,43 @@ pub struct PodManifest {
     pub uid_mappings: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid_mappings: Option<serde_json::Value>,
+    /// Host ports forwarded to the pod (CNI portmap).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortMapping>,
+    /// /etc/resolv.conf of the pod; without it the host's, minus loopback
+    /// name servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<Dns>,
+}
+
+/// One host port forwarded to a container port of the pod.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortMapping {
+    pub host_port: u16,
+    pub container_port: u16,
+    /// `tcp` (default) or `udp`.
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    /// The host address to listen on; every address when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host_ip: String,
+}
+
+fn default_protocol() -> String {
+    "tcp".into()
+}
+
+/// The pod's resolver settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dns {
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    #[serde(default)]
+    pub searches: Vec<String>,
+    #[serde(default)]
+    pub options: Vec<String>,
 }
 
 /// One container of a pod.
@@ -73,6 +110,8 @@ pub enum ManifestError {
     BadHostname(String),
     #[error("pod.json: task id for container {name:?}: {source}")]
     TaskId { name: String, source: IdError },
+    #[error("pod.json: ports: {0}")]
+    BadPort(String),
 }
 
 impl PodManifest {
@@ -111,6 +150,33 @@ impl PodManifest {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
         if !ok {
             return Err(ManifestError::BadHostname(host.to_string()));
+        }
+        let mut taken = HashSet::new();
+        for p in &self.ports {
+            if p.host_port == 0 || p.container_port == 0 {
+                return Err(ManifestError::BadPort(format!(
+                    "{} -> {}: port 0",
+                    p.host_port, p.container_port
+                )));
+            }
+            if p.protocol != "tcp" && p.protocol != "udp" {
+                return Err(ManifestError::BadPort(format!(
+                    "protocol {:?} is neither tcp nor udp",
+                    p.protocol
+                )));
+            }
+            if !p.host_ip.is_empty() && p.host_ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(ManifestError::BadPort(format!(
+                    "host_ip {:?} is not an address",
+                    p.host_ip
+                )));
+            }
+            if !taken.insert((p.host_port, p.protocol.clone(), p.host_ip.clone())) {
+                return Err(ManifestError::BadPort(format!(
+                    "host port {}/{} is mapped twice",
+                    p.host_port, p.protocol
+                )));
+            }
         }
         Ok(())
     }

@@ -113,6 +113,10 @@ pub struct PodRecord {
     pub stopped_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<String>,
+    /// The pause's cgroup (relative path, the same in every hierarchy), so
+    /// that a cleanup without the shim can remove it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
 }
 
 /// `containers/<id>/state.json`: the OCI state plus what a user asks after a

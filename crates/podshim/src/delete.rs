@@ -42,6 +42,7 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
     let mut code = KILLED;
 
     let record_path = paths.container_record(&flags.id);
+    let mut cgroup = None;
     match read_json::<ContainerRecord>(&record_path) {
         Ok(rec) => {
             pid = rec.pid;
@@ -51,6 +52,7 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
             if let Some(c) = rec.exit_code {
                 code = c;
             }
+            cgroup = rec.cgroup.clone();
         }
         Err(e) if e.is_not_found() => {}
         // A corrupt record still names a directory we own: remove it.
@@ -64,11 +66,17 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
                 pid = stamp.pid;
                 kill_if_alive(&stamp);
             }
+            cgroup = cgroup.or(rec.cgroup);
         }
-        for kind in ["net", "ipc", "uts"] {
+        for kind in ["user", "net", "ipc", "uts"] {
             let _ = ns::unpin(&paths.ns_pin(kind));
         }
         let _ = std::fs::remove_dir(paths.ns_dir());
+    }
+    // The task's cgroup and the parents podshim made, once the killed
+    // processes have left it.
+    if let Some(rel) = cgroup {
+        remove_cgroup(&rel);
     }
     remove_pod_if_abandoned(&paths);
 
@@ -100,9 +108,32 @@ fn find_pod(root: &StateRoot, flags: &Flags) -> Option<String> {
         .map(|p| p.to_string())
 }
 
+/// SIGKILLs the process if it is still the one recorded, and waits (a
+/// little) until it is gone.
 fn kill_if_alive(stamp: &ProcessStamp) {
     if let Ok(fd) = proc::pidfd_for(stamp) {
         let _ = proc::pidfd_signal(&fd, libc::SIGKILL);
+        use std::os::fd::AsFd;
+        let mut fds = [nix::poll::PollFd::new(
+            fd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(2000u16));
+    }
+}
+
+/// Removes a task's cgroup; a process still leaving it gets a moment.
+fn remove_cgroup(rel: &str) {
+    let cg = podshim_sys::cgroup::TaskCgroup::open(rel);
+    let markers = std::path::Path::new(crate::resources::MARKERS);
+    for _ in 0..50 {
+        match cg.remove(markers) {
+            Ok(()) => return,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+    if let Err(e) = cg.remove(markers) {
+        eprintln!("podshim delete: {e}");
     }
 }
 

@@ -344,6 +344,7 @@ impl Pod {
                     let mut inner = self.inner();
                     let r = &mut inner.record;
                     r.pause = Some(stamp);
+                    r.cgroup = task.st().record.cgroup.clone();
                     r.status = PodStatus::Ready;
                     r.bundle = bundle.dir.to_string_lossy().into_owned();
                     r.hostname = bundle.spec.hostname().clone();

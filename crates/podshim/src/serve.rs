@@ -62,6 +62,7 @@ async fn serve(flags: &Flags, pod_id: Id, listener: std::os::fd::OwnedFd) -> any
         created_at: now_rfc3339(),
         stopped_at: None,
         stop_reason: None,
+        cgroup: None,
     };
     let pod = Pod::new(
         flags.namespace.clone(),

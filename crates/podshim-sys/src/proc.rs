@@ -165,10 +165,15 @@ pub fn children_of_self() -> Vec<i32> {
     out
 }
 
+/// Whether `pid` has exited and waits to be reaped.
+pub fn is_zombie(pid: i32) -> bool {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    ProcessStamp::parse_state(&stat) == Some('Z')
+}
+
 /// Reaps child `pid` if it is a zombie; leaves a running one alone.
 pub fn reap_if_zombie(pid: i32) {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    if ProcessStamp::parse_state(&stat) == Some('Z') {
+    if is_zombie(pid) {
         let _ = nix::sys::wait::waitpid(
             nix::unistd::Pid::from_raw(pid),
             Some(nix::sys::wait::WaitPidFlag::WNOHANG),

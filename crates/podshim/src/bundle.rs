@@ -93,6 +93,19 @@ impl Bundle {
                 self.dir.display()
             )));
         }
+        // What execve and chdir would refuse at Start is refused now.
+        let bad = |m: String| Err(ShimError::InvalidArgument(format!("{}: {m}", self.dir.display())));
+        for (field, list) in [("process.args", p.args()), ("process.env", p.env())] {
+            if let Some(v) = list.iter().flatten().find(|v| v.contains('\0')) {
+                return bad(format!("{field}: {v:?} contains a NUL byte"));
+            }
+        }
+        if let Some(e) = p.env().iter().flatten().find(|e| !e.contains('=')) {
+            return bad(format!("process.env: {e:?} is not KEY=VALUE"));
+        }
+        if !p.cwd().is_absolute() {
+            return bad(format!("process.cwd {} is not absolute", p.cwd().display()));
+        }
         self.refuse_unsupported()?;
         if let Some(profile) = self.seccomp() {
             // Compiled here too, so a bad profile fails the create before

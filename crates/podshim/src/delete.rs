@@ -73,6 +73,20 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
         }
         let _ = std::fs::remove_dir(paths.ns_dir());
     }
+    // The sandbox goes last: whatever is still in the pod's cgroup (a
+    // container whose record could not be read) is killed, and every
+    // cgroup below it removed. Only for a pod level podshim made.
+    if flags.id == pod {
+        if let Some((pod_level, _)) = cgroup.as_deref().and_then(|r| r.rsplit_once('/')) {
+            let markers = std::path::Path::new(crate::resources::MARKERS);
+            if podshim_sys::cgroup::made_by_us(pod_level, markers) {
+                kill_all(&podshim_sys::cgroup::procs_below(pod_level));
+                for child in podshim_sys::cgroup::children_of(pod_level) {
+                    remove_cgroup(&child);
+                }
+            }
+        }
+    }
     // The task's cgroup and the parents podshim made, once the killed
     // processes have left it.
     if let Some(rel) = cgroup {
@@ -119,6 +133,25 @@ fn kill_if_alive(stamp: &ProcessStamp) {
             nix::poll::PollFlags::POLLIN,
         )];
         let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(2000u16));
+    }
+}
+
+/// SIGKILLs `pids` and waits (a little) until they are gone.
+fn kill_all(pids: &[i32]) {
+    for &p in pids {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    for _ in 0..100 {
+        if pids
+            .iter()
+            .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists() || proc::is_zombie(*p))
+        {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

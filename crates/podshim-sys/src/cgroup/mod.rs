@@ -388,6 +388,47 @@ pub fn join_self(dirs: &[String]) -> Result<(), SysError> {
     Ok(())
 }
 
+/// Whether podshim made the cgroup level `rel` (it has a marker).
+pub fn made_by_us(rel: &str, markers: &Path) -> bool {
+    markers.join(marker_name(rel)).exists()
+}
+
+/// Every process in `rel` and the cgroups below it (first hierarchy).
+pub fn procs_below(rel: &str) -> Vec<i32> {
+    fn walk(dir: &Path, out: &mut Vec<i32>) {
+        if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                walk(&e.path(), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(h) = hierarchies().first() {
+        walk(&h.root.join(rel), &mut out);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The cgroups directly below `rel` (first hierarchy), as relative paths.
+pub fn children_of(rel: &str) -> Vec<String> {
+    let all = hierarchies();
+    let Some(h) = all.first() else {
+        return Vec::new();
+    };
+    std::fs::read_dir(h.root.join(rel))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .map(|e| format!("{rel}/{}", e.file_name().to_string_lossy()))
+        .collect()
+}
+
 fn marker_name(prefix: &str) -> String {
     prefix.replace('%', "%25").replace('/', "%2F")
 }

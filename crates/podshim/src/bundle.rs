@@ -94,7 +94,12 @@ impl Bundle {
             )));
         }
         // What execve and chdir would refuse at Start is refused now.
-        let bad = |m: String| Err(ShimError::InvalidArgument(format!("{}: {m}", self.dir.display())));
+        let bad = |m: String| {
+            Err(ShimError::InvalidArgument(format!(
+                "{}: {m}",
+                self.dir.display()
+            )))
+        };
         for (field, list) in [("process.args", p.args()), ("process.env", p.env())] {
             if let Some(v) = list.iter().flatten().find(|v| v.contains('\0')) {
                 return bad(format!("{field}: {v:?} contains a NUL byte"));

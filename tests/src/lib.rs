@@ -115,8 +115,6 @@ pub struct TestEnv {
     pub root: PathBuf,
     pub work: PathBuf,
     bin: PathBuf,
-    /// Network namespaces of pods this test ran: no process may be left in them.
-    netns: Vec<u64>,
     /// The CNI configuration directory podctl uses; by default one that
     /// does not exist, so no machine-wide network is ever picked up.
     pub cni_conf_dir: PathBuf,
@@ -139,7 +137,6 @@ impl TestEnv {
             root,
             work,
             bin,
-            netns: Vec::new(),
             cni_conf_dir: std::env::temp_dir().join(format!("podshim-test-{tag}-no-cni")),
             finished: false,
         }
@@ -246,20 +243,13 @@ impl TestEnv {
         dir
     }
 
-    /// Remembers a network namespace whose processes must all be gone when
-    /// the test ends.
-    pub fn track_netns(&mut self, inode: u64) {
-        self.netns.push(inode);
-    }
-
-    /// `podctl run`, remembering the pod's network namespace for the leak check.
+    /// `podctl run`; the pod's id.
     pub fn run_pod(&mut self, dir: &Path) -> String {
         let id = self
             .podctl_ok(&["run", dir.to_str().unwrap()])
             .trim()
             .to_string();
-        let pause = self.pod_record(&id).pause.expect("pod has a pause");
-        self.netns.push(ns_inode(pause.pid, "net"));
+        assert!(self.pod_record(&id).pause.is_some(), "pod has a pause");
         id
     }
 
@@ -360,12 +350,31 @@ impl TestEnv {
                 out.push(format!("process {pid}: {}", cmdline(pid)));
                 continue;
             }
-            let net = std::fs::metadata(format!("/proc/{pid}/ns/net"))
-                .map(|m| m.ino())
-                .unwrap_or(0);
-            if self.netns.contains(&net) {
+            // A container process carries none of our environment: it is
+            // ours when it sits in this test's cgroup tree (and, when
+            // tracked, in one of its pods' network namespaces; an inode
+            // alone can be reused by another test's new namespace).
+            let in_our_cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.splitn(3, ':').nth(2))
+                .any(|path| {
+                    let top = path.trim_start_matches('/').split('/').next().unwrap_or("");
+                    top == self.cgroup_parent || top == self.name
+                });
+            // A zombie holds nothing but its pid, and its new parent (the
+            // machine's init, after a shim crash) reaps it in its own time.
+            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .map(|r| r.trim_start().starts_with('Z'))
+                })
+                .unwrap_or(false);
+            if in_our_cgroup && !zombie {
                 out.push(format!(
-                    "process {pid} in a pod network namespace: {}",
+                    "process {pid} in the test's cgroups: {}",
                     cmdline(pid)
                 ));
             }

@@ -15,7 +15,7 @@ const CLIENTS: usize = 5;
 
 #[test]
 fn fifty_pods_from_five_clients_ten_rounds() {
-    let mut env = TestEnv::new("conc");
+    let env = TestEnv::new("conc");
     let rounds: usize = std::env::var("PODSHIM_CONC_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
@@ -32,7 +32,6 @@ fn fifty_pods_from_five_clients_ten_rounds() {
             )
         })
         .collect();
-    let netns = Mutex::new(Vec::new());
     let failures = Mutex::new(Vec::<String>::new());
     let mut ops = 0usize;
     let began = Instant::now();
@@ -60,11 +59,9 @@ fn fifty_pods_from_five_clients_ten_rounds() {
             if !out.status.success() {
                 return Err(String::from_utf8_lossy(&out.stderr).into_owned());
             }
-            let pause = env
-                .pod_record(&format!("conc{i}"))
+            env.pod_record(&format!("conc{i}"))
                 .pause
                 .ok_or("no pause")?;
-            netns.lock().unwrap().push(ns_inode(pause.pid, "net"));
             Ok(())
         });
         phase("exec", &|i| {
@@ -100,9 +97,6 @@ fn fifty_pods_from_five_clients_ten_rounds() {
         });
         ops += 3 * PODS;
         // Nothing of this round is left before the next starts.
-        for ino in netns.lock().unwrap().drain(..) {
-            env.track_netns(ino);
-        }
         let leaks = env.leaks();
         assert!(leaks.is_empty(), "round {round} left: {leaks:#?}");
     }

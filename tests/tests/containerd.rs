@@ -222,7 +222,7 @@ fn ctr_events_come_in_order() {
 
 #[test]
 fn annotated_containers_form_one_pod_in_one_shim() {
-    let mut env = TestEnv::new("ctrpod");
+    let env = TestEnv::new("ctrpod");
     let ctd = Containerd::start(&env);
     let r = rootfs();
     let sandbox = [
@@ -261,7 +261,6 @@ fn annotated_containers_form_one_pod_in_one_shim() {
             .unwrap_or_else(|| panic!("{id} not in ctr task ls: {out}"))
     };
     let pause = pid_of("pod1");
-    env.track_netns(ns_inode(pause, "net"));
     let (c1, c2) = (pid_of("c1"), pid_of("c2"));
     for ns in ["net", "ipc", "uts"] {
         assert_eq!(ns_inode(c1, ns), ns_inode(pause, ns), "{ns}");

@@ -112,7 +112,7 @@ fn task_pid(ctd: &Containerd, id: &str) -> i32 {
 
 #[tokio::test(flavor = "current_thread")]
 async fn cri_pods_in_every_pid_namespace_mode() {
-    let mut env = TestEnv::new("cri");
+    let env = TestEnv::new("cri");
     let bridge = format!("psb{}", std::process::id() % 100_000);
     let subnet = format!("10.231.{}.0/24", std::process::id() % 250);
     let _bridge_gone = DeleteLinkOnDrop(bridge.clone());
@@ -146,7 +146,6 @@ async fn cri_pods_in_every_pid_namespace_mode() {
             .into_inner()
             .pod_sandbox_id;
         let pause = task_pid(&ctd, &sandbox);
-        env.track_netns(ns_inode(pause, "net"));
 
         let mut ids = Vec::new();
         for name in ["app", "side"] {

@@ -527,8 +527,7 @@ fn under_podshim(env: &mut TestEnv, n: usize, spec: &Value) -> (String, i32) {
         return (String::from_utf8_lossy(&run.stderr).into_owned(), -1);
     }
     let pod = String::from_utf8_lossy(&run.stdout).trim().to_string();
-    let pause = env.pod_record(&pod).pause.expect("pod has a pause");
-    env.track_netns(ns_inode(pause.pid, "net"));
+    assert!(env.pod_record(&pod).pause.is_some(), "pod has a pause");
     let rec = wait_for(Duration::from_secs(20), "the probe to finish", || {
         let r = env.container_record(&pod, "probe");
         (r.status == TaskStatus::Stopped).then_some(r)

@@ -213,7 +213,7 @@ fn pod_stops_when_its_pause_dies() {
     let live = env.leaks().join("\n");
     for what in [
         "podshim",
-        "pod network namespace",
+        "in the test's cgroups",
         "mount",
         "state directory",
     ] {

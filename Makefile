@@ -14,7 +14,7 @@ STATIC_FLAGS := -C target-feature=+crt-static -C relocation-model=static
 TEST_ROOTFS  := build/test-rootfs
 TEST_IMAGE   := build/test-image.tar
 
-.PHONY: all build build-debug deps podprobe rootfs test e2e bench bench-quick lint install uninstall clean
+.PHONY: all build build-debug deps podprobe rootfs test e2e bench bench-quick lint fuzz install uninstall clean
 
 all: build
 
@@ -60,6 +60,15 @@ bench-quick: deps build rootfs
 lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Fuzzing (cargo-fuzz, libFuzzer on nightly): each target for FUZZ_SECONDS,
+# starting from the corpus kept in fuzz/corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := spec state channel
+fuzz: deps
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
 
 install: build
 	install -D -m 0755 $(RELEASE_DIR)/podshim $(DESTDIR)$(PREFIX)/bin/podshim

@@ -2,7 +2,7 @@
 //! sequence number that keeps increasing across shim restarts.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use podshim_types::{EventRecord, Topic};
@@ -109,15 +109,17 @@ fn ends_without_newline(file: &mut File) -> std::io::Result<bool> {
 /// Reads every complete, well-formed line of a log. A torn last line (a
 /// crash mid-write) is skipped, not fatal.
 pub fn read_events(path: &Path) -> Result<Vec<EventRecord>, StateError> {
-    let f = File::open(path).map_err(|e| StateError::io("open", path, e))?;
-    let mut out = Vec::new();
-    for line in BufReader::new(f).lines() {
-        let line = line.map_err(|e| StateError::io("read", path, e))?;
-        if let Ok(rec) = serde_json::from_str::<EventRecord>(&line) {
-            out.push(rec);
-        }
-    }
-    Ok(out)
+    let bytes = std::fs::read(path).map_err(|e| StateError::io("read", path, e))?;
+    Ok(parse_events(&bytes))
+}
+
+/// The well-formed lines of an event log's bytes; anything else (a torn
+/// line, bytes that are not UTF-8 or not an event) is skipped.
+pub fn parse_events(bytes: &[u8]) -> Vec<EventRecord> {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<EventRecord>(line).ok())
+        .collect()
 }
 
 #[cfg(test)]

@@ -45,6 +45,8 @@ const USAGE: &str = "usage: podctl [--root DIR] [--shim PATH] COMMAND
   update POD CONTAINER [--memory SIZE] [--memory-swap SIZE] [--cpus N] [--cpu-quota US]
          [--cpu-period US] [--cpu-shares N] [--pids N]
                                    change a running container's limits
+  recover POD                      start the pod's shim again after it died; it takes the
+                                   pod over (exits while it was gone are recorded as 255)
   rm POD [--timeout SECS]          stop what runs and delete everything of the pod
                                    (TERM, then KILL after SECS, default 10; 0: KILL at once)";
 
@@ -94,6 +96,7 @@ fn real_main(argv: Vec<String>) -> anyhow::Result<ExitCode> {
         "debug" => debug::debug(&ctx, &mut a),
         "exec" => exec::exec(&ctx, &mut a),
         "attach" => attach::attach(&ctx, &mut a),
+        "recover" => run::recover(&ctx, &mut a),
         "stats" => limits::stats(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "update" => limits::update(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
         "help" | "--help" | "-h" => {

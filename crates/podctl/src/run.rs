@@ -331,3 +331,22 @@ fn member_spec(
     anns.insert(ann::CONTAINER_NAME.into(), json!(name.as_str()));
     Ok(spec)
 }
+
+/// `podctl recover POD`: after the pod's shim died, starts it again as
+/// containerd would; the new shim takes the pod over from its state
+/// directory (see podshim's pod recovery). Then prints the pod as `ps` does.
+pub fn recover(c: &Ctx, a: &mut Args) -> anyhow::Result<std::process::ExitCode> {
+    let (pod, paths) = crate::show::pod_paths(c, &a.required("POD")?)?;
+    a.done()?;
+    let record: podshim_types::PodRecord = podshim_state::read_json(&paths.record())?;
+    if !record.shim.has_exited() {
+        println!("pod {pod}: its shim (pid {}) is running", record.shim.pid);
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    let address = shim::start(c, &pod, &bundles_dir(&paths).join(SANDBOX_BUNDLE))?;
+    let s = Shim::connect(&address)?;
+    s.state(pod.as_str())
+        .with_context(|| format!("the new shim of pod {pod} does not answer"))?;
+    println!("pod {pod}: shim started again at {address}");
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -75,6 +75,63 @@ pub fn pidfd_for(s: &ProcessStamp) -> Result<OwnedFd, SysError> {
     Ok(fd)
 }
 
+/// `struct pidfd_info` (linux/pidfd.h, 6.15): what PIDFD_GET_INFO fills.
+#[repr(C)]
+#[derive(Default)]
+struct PidfdInfo {
+    mask: u64,
+    cgroupid: u64,
+    pid: u32,
+    tgid: u32,
+    ppid: u32,
+    ruid: u32,
+    rgid: u32,
+    euid: u32,
+    egid: u32,
+    suid: u32,
+    sgid: u32,
+    fsuid: u32,
+    fsgid: u32,
+    exit_code: i32,
+    coredump_mask: u32,
+    spare1: u32,
+}
+
+const PIDFD_INFO_EXIT: u64 = 1 << 3;
+/// _IOWR(PIDFS_IOCTL_MAGIC 0xFF, 11, struct pidfd_info); the kernel reads
+/// the struct's size from the number (an extensible ioctl).
+const PIDFD_GET_INFO: u64 =
+    (3 << 30) | ((std::mem::size_of::<PidfdInfo>() as u64) << 16) | (0xFF << 8) | 11;
+
+/// The exit code (128 + signal when killed) of a process that is not our
+/// child, once whoever reaped it did (Linux 6.15's PIDFD_INFO_EXIT). None
+/// while it runs or is not reaped, or on an older kernel.
+pub fn foreign_exit_code(pidfd: &OwnedFd) -> Option<i32> {
+    let mut info = PidfdInfo {
+        mask: PIDFD_INFO_EXIT,
+        ..Default::default()
+    };
+    // SAFETY: the pidfd is valid for the borrow; the kernel writes at most
+    // size_of::<PidfdInfo>() bytes (the size encoded in the request) into
+    // `info`, which lives until the call returns.
+    let rc = unsafe {
+        libc::ioctl(
+            pidfd.as_raw_fd(),
+            PIDFD_GET_INFO as libc::c_ulong,
+            &mut info as *mut PidfdInfo,
+        )
+    };
+    if rc != 0 || info.mask & PIDFD_INFO_EXIT == 0 {
+        return None;
+    }
+    let status = info.exit_code;
+    Some(if status & 0x7f == 0 {
+        (status >> 8) & 0xff
+    } else {
+        128 + (status & 0x7f)
+    })
+}
+
 /// pidfd_send_signal(2). ESRCH (already gone) is reported as such.
 pub fn pidfd_signal(pidfd: &OwnedFd, signal: i32) -> Result<(), SysError> {
     // SAFETY: the pidfd is valid for the lifetime of the borrow; a null

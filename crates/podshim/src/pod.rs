@@ -39,6 +39,10 @@ pub enum Kind {
     },
 }
 
+/// Why an exit code is 255 when a crashed shim left the process behind.
+const LOST_EXIT: &str =
+    "exited while no shim was running, or its exit code could not be read: exit code unknown";
+
 /// One task of the pod.
 pub struct Task {
     pub id: Id,
@@ -760,6 +764,181 @@ impl Pod {
     }
 
     async fn on_exit(&self, task: &Arc<Task>, code: i32) {
+        self.on_exit_noted(task, code, None).await
+    }
+
+    /// A process a crashed shim left behind exited (`code` None: its code
+    /// is lost): recorded as 255 with the reason.
+    fn watch_foreign(self: &Arc<Self>, task: Arc<Task>, pidfd: OwnedFd) {
+        let pod = self.clone();
+        let span = tracing::info_span!("exit", pod = %self.id, container = %task.id);
+        tokio::spawn(
+            async move {
+                let (code, note) = match crate::reaper::wait_foreign(pidfd).await {
+                    Ok(Some(c)) => (c, None),
+                    Ok(None) => (255, Some(LOST_EXIT.to_string())),
+                    Err(e) => (255, Some(format!("{LOST_EXIT}: {e}"))),
+                };
+                pod.on_exit_noted(&task, code, note).await;
+            }
+            .instrument(span),
+        );
+    }
+
+    /// After a shim crash, the next shim of the pod rebuilds it from the
+    /// state directory: the pause and the containers whose recorded pid
+    /// and start time still match are watched again (their exits are
+    /// recorded as usual); those that ended while no shim was there are
+    /// recorded with code 255 and the reason. A container created but not
+    /// started cannot be started any more (its start channel died with the
+    /// shim) and is killed.
+    pub fn recover(self: &Arc<Self>, old: PodRecord) {
+        let markers = std::path::PathBuf::from(crate::resources::MARKERS);
+        {
+            let mut inner = self.inner();
+            let shim = inner.record.shim;
+            inner.record = old.clone();
+            inner.record.shim = shim;
+        }
+        let now = SystemTime::now();
+        let gone = |task: &Arc<Task>, reason: &str| {
+            let mut st = task.st();
+            st.record.status = TaskStatus::Stopped;
+            st.record.exit_code = Some(255);
+            st.record.finished_at = Some(rfc3339(now));
+            st.record.exit_reason = Some(reason.to_string());
+            drop(st);
+            task.exited.send_replace(Some(Exit { code: 255, at: now }));
+        };
+        if let Some(stamp) = &old.pause {
+            let record = ContainerRecord {
+                oci_version: "1.0.2".into(),
+                id: self.id.to_string(),
+                pod: self.id.to_string(),
+                status: TaskStatus::Running,
+                pid: stamp.pid,
+                pid_start_time: stamp.start_time,
+                bundle: old.bundle.clone(),
+                annotations: Default::default(),
+                stdout: String::new(),
+                stderr: String::new(),
+                created_at: old.created_at.clone(),
+                started_at: None,
+                finished_at: None,
+                exit_code: None,
+                exit_reason: None,
+                oom_killed: false,
+                cgroup: old.cgroup.clone(),
+            };
+            let task = Task::new(self.id.clone(), Kind::Sandbox, false, record);
+            if let Some(rel) = &old.cgroup {
+                let _ = task
+                    .resources
+                    .set(TaskResources::open(rel, markers.clone()));
+            }
+            self.inner().tasks.insert(self.id.to_string(), task.clone());
+            match proc::pidfd_for(stamp).ok().filter(|_| !stamp.has_exited()) {
+                Some(fd) => self.adopt(&task, fd),
+                None => {
+                    gone(&task, LOST_EXIT);
+                    let mut inner = self.inner();
+                    inner.record.status = PodStatus::Stopped;
+                    inner.record.stopped_at = Some(rfc3339(now));
+                    inner.record.stop_reason = Some(format!("pause: {LOST_EXIT}"));
+                }
+            }
+        }
+        for id in self.paths.list_containers().unwrap_or_default() {
+            let rec = match podshim_state::read_json::<ContainerRecord>(
+                &self.paths.container_record(&id),
+            ) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(container = %id, "not recovered: {e}");
+                    continue;
+                }
+            };
+            let alive = rec
+                .stamp()
+                .filter(|s| !s.has_exited())
+                .and_then(|s| proc::pidfd_for(&s).ok());
+            let own_pid_ns = alive.is_some() && {
+                let ns = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+                let pause = old.pause.as_ref().map(|p| p.pid).unwrap_or(0);
+                ns(rec.pid) != ns(pause) && ns(rec.pid) != ns(std::process::id() as i32)
+            };
+            let status = rec.status;
+            let task = Task::new(
+                id.clone(),
+                Kind::Container { own_pid_ns },
+                false,
+                rec.clone(),
+            );
+            if let Some(rel) = &rec.cgroup {
+                let _ = task
+                    .resources
+                    .set(TaskResources::open(rel, markers.clone()));
+            }
+            if let Ok(b) = Bundle::load(Path::new(&rec.bundle)) {
+                if let Some(p) = b.seccomp() {
+                    let _ = task.seccomp.set(p.clone());
+                }
+                if let Some(h) = b.spec.hooks() {
+                    let _ = task.hooks.set(h.clone());
+                }
+            }
+            self.inner().tasks.insert(id.to_string(), task.clone());
+            match (status, alive) {
+                (TaskStatus::Stopped, _) => {
+                    let code = rec.exit_code.unwrap_or(255);
+                    task.exited.send_replace(Some(Exit { code, at: now }));
+                }
+                (TaskStatus::Created | TaskStatus::Creating, Some(fd)) => {
+                    let _ = proc::pidfd_signal(&fd, libc::SIGKILL);
+                    self.adopt(&task, fd);
+                }
+                (_, Some(fd)) => self.adopt(&task, fd),
+                (_, None) => {
+                    gone(&task, LOST_EXIT);
+                    if let Err(e) = self.persist(&task) {
+                        tracing::error!(container = %id, "{e}");
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.write_record() {
+            tracing::error!("{e}");
+        }
+        // A pod whose pause is gone stops, as when the pause dies under a
+        // shim: its containers are killed.
+        if self.inner().record.status == PodStatus::Stopped {
+            self.stop_members(255);
+        }
+        tracing::info!(
+            tasks = self.task_count(),
+            "pod recovered after a shim restart"
+        );
+    }
+
+    /// Watches a process of a recovered task.
+    fn adopt(self: &Arc<Self>, task: &Arc<Task>, fd: OwnedFd) {
+        match fd.try_clone() {
+            Ok(waiter) => {
+                {
+                    let mut st = task.st();
+                    st.pidfd = Some(fd);
+                    if st.record.status != TaskStatus::Paused {
+                        st.record.status = TaskStatus::Running;
+                    }
+                }
+                self.watch_foreign(task.clone(), waiter);
+                self.watch_oom(task);
+            }
+            Err(e) => tracing::error!(container = %task.id, "dup pidfd: {e}"),
+        }
+    }
+
+    async fn on_exit_noted(&self, task: &Arc<Task>, code: i32, note: Option<String>) {
         let _g = task.lifecycle.lock().await;
         // Terminal output is copied out before the exit is told.
         let output = task.st().io.take_output();
@@ -786,6 +965,9 @@ impl Pod {
         };
         if oom_killed && reason.is_none() {
             reason = Some("OOMKilled".to_string());
+        }
+        if reason.is_none() {
+            reason = note;
         }
         let pid = {
             let mut st = task.st();

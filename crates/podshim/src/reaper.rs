@@ -63,6 +63,27 @@ pub async fn wait_exit(pidfd: OwnedFd) -> Result<i32> {
     Ok(code)
 }
 
+/// Resolves when a process that is not the shim's child (one a crashed
+/// shim left, now reaped by whoever adopted it) has exited: its exit code
+/// when the kernel keeps it for pidfds (Linux 6.15+), else None.
+pub async fn wait_foreign(pidfd: OwnedFd) -> Result<Option<i32>> {
+    // See wait_exit for why the deprecated constructor is used.
+    #[allow(deprecated)]
+    let afd = AsyncFd::new(pidfd).map_err(|e| ShimError::Internal(format!("watch pidfd: {e}")))?;
+    let _ = afd
+        .readable()
+        .await
+        .map_err(|e| ShimError::Internal(format!("watch pidfd: {e}")))?;
+    // Exited; the code is there once the adopter has reaped it.
+    for _ in 0..100 {
+        if let Some(code) = podshim_sys::proc::foreign_exit_code(afd.get_ref()) {
+            return Ok(Some(code));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(None)
+}
+
 /// Reaps every exited child of the shim that no waiter tracks.
 pub fn reap_orphans() {
     let untracked: Vec<i32> = {

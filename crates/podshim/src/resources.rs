@@ -93,6 +93,16 @@ impl TaskResources {
         Ok(res)
     }
 
+    /// A task's existing cgroup, as a restarted shim finds it.
+    pub fn open(rel: &str, markers: PathBuf) -> TaskResources {
+        TaskResources {
+            cg: TaskCgroup::open(rel),
+            markers,
+            oom_told: AtomicU64::new(0),
+            oom_watch: Mutex::new(None),
+        }
+    }
+
     /// The directories a process writes its pid to, to join.
     pub fn join_dirs(&self) -> Vec<String> {
         self.cg.dirs()

@@ -64,6 +64,10 @@ async fn serve(flags: &Flags, pod_id: Id, listener: std::os::fd::OwnedFd) -> any
         stop_reason: None,
         cgroup: None,
     };
+    // A record whose shim is gone: this shim takes the pod over.
+    let previous = podshim_state::read_json::<PodRecord>(&paths.record())
+        .ok()
+        .filter(|r| r.shim.has_exited());
     let pod = Pod::new(
         flags.namespace.clone(),
         pod_id.clone(),
@@ -71,7 +75,13 @@ async fn serve(flags: &Flags, pod_id: Id, listener: std::os::fd::OwnedFd) -> any
         record,
         publisher,
     );
-    pod.write_record()?;
+    match previous {
+        Some(old) => {
+            tracing::warn!(pod = %pod_id, old_shim = old.shim.pid, "the pod's shim died: recovering");
+            pod.recover(old);
+        }
+        None => pod.write_record()?,
+    }
     crate::reaper::spawn_orphan_reaper()?;
 
     let listener = std::os::unix::net::UnixListener::from(listener);

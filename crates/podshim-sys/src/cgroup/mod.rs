@@ -205,12 +205,7 @@ impl TaskCgroup {
                 let parent = dir.clone();
                 dir.push(part);
                 match std::fs::create_dir(&dir) {
-                    Ok(()) => {
-                        made[i] = true;
-                        if !h.v2 && h.controllers.iter().any(|c| c == "cpuset") {
-                            inherit_cpuset(&parent, &dir)?;
-                        }
-                    }
+                    Ok(()) => made[i] = true,
                     Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
                     Err(e) => {
                         return Err(std::io::Error::new(
@@ -218,6 +213,12 @@ impl TaskCgroup {
                             format!("{}: {e}", dir.display()),
                         ))
                     }
+                }
+                // Also for a level another shim is making right now: it
+                // may not have filled it in yet (then joining a child fails
+                // with ENOSPC). Only empty values are written.
+                if !h.v2 && h.controllers.iter().any(|c| c == "cpuset") {
+                    inherit_cpuset(&parent, &dir)?;
                 }
             }
         }

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use podshim_state::read_json;
+use podshim_state::{read_json, PodPaths};
 use podshim_types::{Id, PodManifest, PodRecord, ProcessStamp};
 
 use crate::args::Args;
@@ -105,76 +105,25 @@ pub fn remove_pod(c: &Ctx, pod: &Id, timeout: Duration) -> anyhow::Result<()> {
     let mut tasks = member_ids(c, pod);
     tasks.push(pod.to_string());
     let record: Option<PodRecord> = read_json(&paths.record()).ok();
-    match paths
+    let shim = paths
         .socket()
         .ok()
-        .and_then(|s| Shim::connect(&format!("unix://{}", s.display())).ok())
-    {
-        Some(s) => {
-            // Containers first, all signalled before any is waited for;
-            // the sandbox last.
-            let (sandbox, members) = tasks.split_last().unwrap_or((&tasks[0], &[]));
-            for (i, group) in [members, std::slice::from_ref(sandbox)].iter().enumerate() {
-                if i == 1 {
-                    // The containers are gone; the network namespace is
-                    // still pinned: take it off its network (CNI DEL).
-                    crate::cni::detach_stored(&paths).context("network")?;
-                }
-                let live: Vec<&String> = group
-                    .iter()
-                    .filter(|id| signal_stop(&s, id, timeout).unwrap_or(true))
-                    .collect();
-                for id in live {
-                    wait_and_delete(&s, id, timeout)
-                        .with_context(|| format!("remove task {id}"))?;
-                }
-            }
-            if let Err(e) = s.shutdown(pod.as_str()) {
-                // The shim may close the connection as it exits.
-                if !e.to_string().contains("closed") {
-                    return Err(e).context("shutdown shim");
-                }
-            }
-            drop(s);
-            if let Some(r) = &record {
-                wait_gone(&r.shim, Duration::from_secs(5));
-            }
+        .and_then(|s| Shim::connect(&format!("unix://{}", s.display())).ok());
+    let via_shim = match shim {
+        Some(s) => remove_through_shim(&s, pod, &paths, &tasks, timeout, record.as_ref()),
+        None => Err(anyhow::anyhow!("no shim")),
+    };
+    if let Err(e) = via_shim {
+        // The shim is gone (or died under us): clean up without it. A
+        // live shim's error stands.
+        let dead = record.as_ref().is_none_or(|r| {
+            wait_gone(&r.shim, Duration::from_secs(2));
+            r.shim.has_exited()
+        });
+        if !dead {
+            return Err(e);
         }
-        None => {
-            // No shim (it crashed): off the network first, while the pin
-            // holds the namespace, then task by task, as containerd does.
-            crate::cni::detach_stored(&paths).context("network")?;
-            for id in &tasks {
-                let bundle = if id == pod.as_str() {
-                    bundles_dir(&paths).join(SANDBOX_BUNDLE)
-                } else {
-                    bundles_dir(&paths).join(id.strip_prefix(&format!("{pod}-")).unwrap_or(id))
-                };
-                let cwd = if bundle.is_dir() {
-                    bundle
-                } else {
-                    paths.dir().to_path_buf()
-                };
-                let status = Command::new(&c.shim)
-                    .args([
-                        "-namespace",
-                        c.namespace.as_str(),
-                        "-id",
-                        id,
-                        "-address",
-                        "",
-                        "delete",
-                    ])
-                    .current_dir(&cwd)
-                    .env("PODSHIM_ROOT", c.root.path())
-                    .stdout(Stdio::null())
-                    .status()
-                    .with_context(|| format!("run {} delete", c.shim))?;
-                if !status.success() {
-                    bail!("{} delete {id} failed", c.shim);
-                }
-            }
-        }
+        remove_without_shim(c, pod, &paths, &tasks)?;
     }
     match std::fs::remove_dir_all(paths.dir()) {
         Ok(()) => Ok(()),
@@ -224,4 +173,83 @@ fn wait_gone(shim: &ProcessStamp, limit: Duration) {
     while Instant::now() < deadline && !shim.has_exited() {
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Containers first, all signalled before any is waited for; the network;
+/// the sandbox last; then the shim is told to go.
+fn remove_through_shim(
+    s: &Shim,
+    pod: &Id,
+    paths: &PodPaths,
+    tasks: &[String],
+    timeout: Duration,
+    record: Option<&PodRecord>,
+) -> anyhow::Result<()> {
+    let (sandbox, members) = tasks.split_last().unwrap_or((&tasks[0], &[]));
+    for (i, group) in [members, std::slice::from_ref(sandbox)].iter().enumerate() {
+        if i == 1 {
+            // The containers are gone; the network namespace is still
+            // pinned: take it off its network (CNI DEL).
+            crate::cni::detach_stored(paths).context("network")?;
+        }
+        let live: Vec<&String> = group
+            .iter()
+            .filter(|id| signal_stop(s, id, timeout).unwrap_or(true))
+            .collect();
+        for id in live {
+            wait_and_delete(s, id, timeout).with_context(|| format!("remove task {id}"))?;
+        }
+    }
+    if let Err(e) = s.shutdown(pod.as_str()) {
+        // The shim may close the connection as it exits.
+        if !e.to_string().contains("closed") {
+            return Err(e).context("shutdown shim");
+        }
+    }
+    if let Some(r) = record {
+        wait_gone(&r.shim, Duration::from_secs(5));
+    }
+    Ok(())
+}
+
+/// No shim (it crashed): off the network first, while the pin holds the
+/// namespace, then task by task with `podshim delete`, as containerd does.
+fn remove_without_shim(
+    c: &Ctx,
+    pod: &Id,
+    paths: &PodPaths,
+    tasks: &[String],
+) -> anyhow::Result<()> {
+    crate::cni::detach_stored(paths).context("network")?;
+    for id in tasks {
+        let bundle = if id == pod.as_str() {
+            bundles_dir(paths).join(SANDBOX_BUNDLE)
+        } else {
+            bundles_dir(paths).join(id.strip_prefix(&format!("{pod}-")).unwrap_or(id))
+        };
+        let cwd = if bundle.is_dir() {
+            bundle
+        } else {
+            paths.dir().to_path_buf()
+        };
+        let status = Command::new(&c.shim)
+            .args([
+                "-namespace",
+                c.namespace.as_str(),
+                "-id",
+                id,
+                "-address",
+                "",
+                "delete",
+            ])
+            .current_dir(&cwd)
+            .env("PODSHIM_ROOT", c.root.path())
+            .stdout(Stdio::null())
+            .status()
+            .with_context(|| format!("run {} delete", c.shim))?;
+        if !status.success() {
+            bail!("{} delete {id} failed", c.shim);
+        }
+    }
+    Ok(())
 }

@@ -46,6 +46,10 @@ fn first_stage(chan: &mut Channel) -> Result<InitConfig, (&'static str, SysError
 
 /// The container's pid 1, from fork to execve.
 fn container_main(mut chan: Channel, cfg: InitConfig) -> i32 {
+    // Fault-matrix tests: a container init that dies during create.
+    if std::env::var("PODSHIM_FAULT").is_ok_and(|p| p == "init-dies") {
+        return 1;
+    }
     let hooks = cfg.spec.hooks().clone().unwrap_or_default();
     let stage_hooks = |h: &Option<Vec<oci_spec::runtime::Hook>>| h.clone().unwrap_or_default();
     let create_container = stage_hooks(hooks.create_container());

@@ -208,6 +208,7 @@ impl Pod {
             spawn_forking("exec", &["--exec", exec_id], child_stdio, &cfg, None)
                 .await
                 .map_err(|e| context(e, &what))?;
+        crate::fault::point("exec");
         // End of file: executed. A report: a terminal to connect, or a failure.
         let mut failure = None;
         loop {

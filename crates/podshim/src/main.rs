@@ -9,6 +9,7 @@ mod crilog;
 mod delete;
 mod error;
 mod exec;
+mod fault;
 mod flags;
 mod hooks;
 mod io;

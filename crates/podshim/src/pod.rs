@@ -331,8 +331,16 @@ impl Pod {
             self.unreserve(&id);
             return Err(e);
         }
+        // Recorded at once, so that a cleanup after a crash finds it.
+        self.inner().record.cgroup = task.st().record.cgroup.clone();
+        if let Err(e) = self.write_record() {
+            self.drop_cgroup(&task);
+            self.unreserve(&id);
+            return Err(e);
+        }
         match self.start_pause(&task, &bundle, namespaces).await {
             Ok((pid, pidfd)) => {
+                crate::fault::point("create-sandbox");
                 let waiter = pidfd
                     .try_clone()
                     .map_err(|e| ShimError::Internal(format!("dup pidfd: {e}")))?;
@@ -382,6 +390,12 @@ impl Pod {
             Err(e) => {
                 self.drop_cgroup(&task);
                 self.unreserve(&id);
+                {
+                    let mut inner = self.inner();
+                    inner.record.pause = None;
+                    inner.record.cgroup = None;
+                }
+                let _ = self.write_record();
                 Err(e)
             }
         }
@@ -465,6 +479,7 @@ impl Pod {
             mut pidfd,
             mut channel,
         } = spawn_child("pause", &["--pod", self.id.as_str()], Default::default())?;
+        self.record_pause(pid);
         let cfg = PauseConfig {
             pod: self.id.to_string(),
             namespaces,
@@ -499,6 +514,7 @@ impl Pod {
                 Ok(fd) => {
                     pid = child;
                     pidfd = fd;
+                    self.record_pause(pid);
                     outcome = channel.recv::<Report>().await;
                 }
                 Err(e) => {
@@ -528,6 +544,17 @@ impl Pod {
         let _ = wait_exit(pidfd).await;
         self.unpin_namespaces();
         Err(failure)
+    }
+
+    /// Puts the pause's pid and start time in the pod record as soon as
+    /// it is known (a crash before Ready must not leave it unrecorded).
+    fn record_pause(&self, pid: i32) {
+        if let Ok(stamp) = proc::stamp(pid) {
+            self.inner().record.pause = Some(stamp);
+            if let Err(e) = self.write_record() {
+                tracing::error!("recording the pause: {e}");
+            }
+        }
     }
 
     fn unpin_namespaces(&self) {
@@ -670,9 +697,24 @@ impl Pod {
             .as_ref()
             .err()
             .map(|e| ShimError::Internal(e.to_string()));
+        // On disk before anything else can fail or crash: a cleanup without
+        // this shim must find the process to kill.
+        if let Ok(s) = &stamp {
+            {
+                let mut st = task.st();
+                st.record.pid = child;
+                st.record.pid_start_time = s.start_time;
+            }
+            if let Err(e) = self.persist(task) {
+                failure = Some(e);
+            }
+        }
         while failure.is_none() {
             match channel.recv_with_fd::<Report>().await {
-                Ok(Some((Report::Ready, _))) => break,
+                Ok(Some((Report::Ready, _))) => {
+                    crate::fault::point("create-container");
+                    break;
+                }
                 Ok(Some((Report::CreateRuntime, _))) => {
                     // Namespaces made, nothing mounted: the runtime-namespace
                     // hooks see the container's pid.
@@ -1070,6 +1112,7 @@ impl Pod {
                 .is_some_and(|h| !crate::hooks::of(h, "startContainer").is_empty())
                 .then(|| crate::hooks::state(&task, "created"));
             chan.send(&Command::Start { state }).await?;
+            crate::fault::point("start");
             // End of file: the container's pid 1 executed the process (its
             // channel was close-on-exec). A report means exec failed.
             match chan.recv::<Report>().await? {
@@ -1188,6 +1231,7 @@ impl Pod {
             r.remove()
                 .map_err(|e| context(e, &format!("delete {id}")))?;
         }
+        crate::fault::point("delete");
         if task.kind != Kind::Sandbox {
             let dir = self.paths.container_dir(&task.id);
             if let Err(e) = std::fs::remove_dir_all(&dir) {

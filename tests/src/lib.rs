@@ -571,3 +571,24 @@ pub fn rpc_message(e: &ttrpc::Error) -> String {
         e => e.to_string(),
     }
 }
+
+/// Whether `pid` is a process that has not exited (a zombie has).
+pub fn alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty()
+        && !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+}
+
+/// `KEY=VALUE ...` of [`TestEnv::podctl_env`], for a shell command line.
+pub fn env_words(env: &TestEnv) -> String {
+    env.podctl_env()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={}", v.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -20,14 +20,9 @@ struct Session {
 
 impl Session {
     fn start(env: &TestEnv, pod: &str, name: &str) -> Session {
-        let envs: Vec<String> = env
-            .podctl_env()
-            .into_iter()
-            .map(|(k, v)| format!("{k}={}", v.to_string_lossy()))
-            .collect();
         let cmd = format!(
             "stty rows 33 cols 111; env {} {} attach {pod} {name}",
-            envs.join(" "),
+            env_words(env),
             env.podctl_path().display()
         );
         let mut child = Command::new("script")

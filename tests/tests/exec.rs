@@ -69,14 +69,9 @@ fn exec_streams_stdio_and_returns_the_exit_code() {
     );
 
     // -it under a terminal of 33 rows and 111 columns.
-    let envs: Vec<String> = env
-        .podctl_env()
-        .into_iter()
-        .map(|(k, v)| format!("{k}={}", v.to_string_lossy()))
-        .collect();
     let cmd = format!(
         "stty rows 33 cols 111; env {} {} exec -it {pod} app -- sh -c 'tty; stty size; exit 5'",
-        envs.join(" "),
+        env_words(&env),
         env.podctl_path().display()
     );
     let out = Command::new("script")

@@ -19,17 +19,6 @@ fn podctl_faulty(env: &TestEnv, fault: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn alive(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    !stat.is_empty()
-        && !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-}
-
 /// Every container record agrees with the processes.
 fn consistent(env: &TestEnv, pod: &str, names: &[&str]) {
     for name in names {

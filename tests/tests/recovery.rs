@@ -11,17 +11,6 @@ use std::time::Duration;
 use podshim_tests::*;
 use podshim_types::TaskStatus;
 
-fn alive(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    !stat.is_empty()
-        && !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-}
-
 fn kill9(pid: i32) {
     assert!(Command::new("kill")
         .args(["-9", &pid.to_string()])

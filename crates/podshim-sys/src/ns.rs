@@ -200,35 +200,25 @@ pub fn enter(
 
 /// Pins this process's namespace `kind` at `target` by bind mount.
 pub fn pin_self(kind: NsKind, target: &Path) -> Result<(), SysError> {
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(target)
-        .map_err(|e| SysError::io("create pin", target, e))?;
-    let source = format!("/proc/self/ns/{}", kind.proc_name());
-    mount(
-        Some(source.as_str()),
-        target,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(|e| SysError::os("bind mount", format!("{source} on {}", target.display()), e))
+    pin(&format!("/proc/self/ns/{}", kind.proc_name()), target)
 }
 
 /// Pins namespace `kind` of process `pid` at `target` (`podshim pin`, for
 /// a pause in a user namespace, which cannot mount in the host's).
 pub fn pin_of(pid: i32, kind: NsKind, target: &Path) -> Result<(), SysError> {
+    pin(&format!("/proc/{pid}/ns/{}", kind.proc_name()), target)
+}
+
+/// Bind-mounts the namespace file `source` on `target`, made empty first.
+fn pin(source: &str, target: &Path) -> Result<(), SysError> {
     OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
         .open(target)
         .map_err(|e| SysError::io("create pin", target, e))?;
-    let source = format!("/proc/{pid}/ns/{}", kind.proc_name());
     mount(
-        Some(source.as_str()),
+        Some(source),
         target,
         None::<&str>,
         MsFlags::MS_BIND,

@@ -21,6 +21,8 @@ pub struct Containerd {
     /// (`/<namespace>/<id>`) never collide between tests running at once.
     pub namespace: String,
     child: Option<Child>,
+    /// What podshim gets in its environment: the state root and cgroup parent.
+    shim_env: Vec<(String, std::ffi::OsString)>,
 }
 
 fn need(bin: &str) {
@@ -105,39 +107,68 @@ impl Containerd {
             tables = tables(&dir),
         );
         std::fs::write(dir.join("config.toml"), config).unwrap();
-        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+        let mut c = Containerd {
+            dir,
+            address,
+            namespace: env.name.clone(),
+            child: None,
+            shim_env: vec![
+                ("PODSHIM_ROOT".into(), env.root.clone().into_os_string()),
+                (
+                    "PODSHIM_CGROUP_PARENT".into(),
+                    env.cgroup_parent.clone().into(),
+                ),
+            ],
+        };
+        c.spawn();
+        c
+    }
+
+    /// Starts the containerd process on this directory's config and waits
+    /// until it answers.
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("containerd.log"))
+            .unwrap();
         let path = format!(
             "{}:{}",
-            dir.join("bin").display(),
+            self.dir.join("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
         let child = Command::new("containerd")
             .arg("--config")
-            .arg(dir.join("config.toml"))
+            .arg(self.dir.join("config.toml"))
             .env("PATH", path)
-            .env("PODSHIM_ROOT", &env.root)
-            .env("PODSHIM_CGROUP_PARENT", &env.cgroup_parent)
+            .envs(self.shim_env.clone())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("start containerd");
-        let c = Containerd {
-            dir,
-            address,
-            namespace: env.name.clone(),
-            child: Some(child),
-        };
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !c.ctr(&["version"]).status.success() {
+        while !self.ctr(&["version"]).status.success() {
             assert!(
                 Instant::now() < deadline,
                 "containerd did not come up: {}",
-                c.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        c
+    }
+
+    /// Stops containerd (SIGTERM, as a service restart does) and starts it
+    /// again on the same root and state; shims and tasks are left alone.
+    pub fn restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+        self.spawn();
     }
 
     /// Runs `ctr -a ADDRESS args...`.

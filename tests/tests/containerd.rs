@@ -390,3 +390,71 @@ fn ctr_metrics_pause_and_resume_use_the_task_cgroup() {
     ctd.stop();
     env.finish();
 }
+
+#[test]
+fn a_containerd_restart_leaves_running_pods_alone() {
+    let env = TestEnv::new("ctdrestart");
+    let mut ctd = Containerd::start(&env);
+    let rootfs = rootfs();
+    let out = ctd.ctr(&run_args(
+        &rootfs,
+        &["-d"],
+        "survivor",
+        &["sh", "-c", "trap 'exit 9' TERM; sleep 1000 & wait"],
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = env
+        .root
+        .join(&env.name)
+        .join("survivor/containers/survivor/state.json");
+    let pid = wait_for(Duration::from_secs(10), "the task to run", || {
+        let r: podshim_types::ContainerRecord = podshim_state::read_json(&state).ok()?;
+        (r.status == podshim_types::TaskStatus::Running).then_some(r.pid)
+    });
+    let shim = podshim_state::read_json::<podshim_types::PodRecord>(
+        &env.root.join(&env.name).join("survivor/pod.json"),
+    )
+    .unwrap()
+    .shim;
+
+    ctd.restart();
+    let shim_log = std::fs::read_to_string(env.root.join(&env.name).join("survivor/shim.log"))
+        .unwrap_or_default();
+    assert!(
+        alive(pid),
+        "the container died with containerd: {shim_log}\n{}",
+        ctd.log()
+            .lines()
+            .filter(|l| !l.contains("skip loading") && !l.contains("devmapper"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(!shim.has_exited(), "the shim died with containerd");
+    // The restarted containerd finds the task through its shim, and drives
+    // it to the end.
+    let tasks = String::from_utf8_lossy(&ctd.ctr(&["task", "ls"]).stdout).into_owned();
+    assert!(
+        tasks
+            .lines()
+            .any(|l| l.starts_with("survivor") && l.contains("RUNNING")),
+        "{tasks}"
+    );
+    let out = ctd.ctr(&["task", "kill", "survivor"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = wait_for(Duration::from_secs(10), "the exit", || {
+        let r: podshim_types::ContainerRecord = podshim_state::read_json(&state).ok()?;
+        r.exit_code
+    });
+    assert_eq!(code, 9);
+    remove(&ctd, "survivor");
+    ctd.stop();
+    env.finish();
+}

@@ -61,7 +61,14 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
     let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
         .map_err(|(_, e)| anyhow::anyhow!("lock {}: {e}", paths.start_lock().display()))?;
 
+    // containerd 1.6/1.7 reconnect after a restart through the bundle's
+    // `address` file, which the shim writes (as containerd's own do).
+    let write_address = || {
+        podshim_state::write_atomic(&bundle_dir.join("address"), address.as_bytes())
+            .with_context(|| format!("write {}/address", bundle_dir.display()))
+    };
     if UnixStream::connect(&sock).is_ok() {
+        write_address()?;
         println!("{address}");
         return Ok(());
     }
@@ -93,6 +100,7 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
         let _ = fs::remove_file(&sock);
         return Err(e).context("start the shim daemon");
     }
+    write_address()?;
     println!("{address}");
     Ok(())
 }

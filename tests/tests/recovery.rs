@@ -32,6 +32,14 @@ fn a_killed_shim_is_started_again_and_takes_the_pod_over() {
                 "later",
                 container_spec(&["sh", "-c", "trap 'exit 7' TERM; sleep 1000 & wait"]),
             ),
+            (
+                "chatty",
+                container_spec(&[
+                    "sh",
+                    "-c",
+                    "i=0; while true; do echo line-$i; i=$((i+1)); sleep 0.02; done",
+                ]),
+            ),
         ],
     );
     let pod = env.run_pod(&dir);
@@ -58,6 +66,9 @@ fn a_killed_shim_is_started_again_and_takes_the_pod_over() {
         (!alive(pids[1])).then_some(())
     });
 
+    // The chatty container keeps writing into its pipe, which the pause
+    // holds: it is not killed by SIGPIPE.
+    std::thread::sleep(Duration::from_millis(300));
     let out = env.podctl_ok(&["recover", &pod]);
     assert!(out.contains("started again"), "{out}");
     let new_shim = env.pod_record(&pod).shim.pid;
@@ -100,6 +111,21 @@ fn a_killed_shim_is_started_again_and_takes_the_pod_over() {
     assert_eq!(later.exit_code, Some(7), "{later:?}");
     let events = env.podctl_ok(&["events", &pod]);
     assert!(events.contains("/tasks/exit"), "{events}");
+
+    // The log goes on where it was: every line, none lost while no shim
+    // was there.
+    std::thread::sleep(Duration::from_millis(300));
+    let chatty = env.container_record(&pod, "chatty");
+    assert_eq!(chatty.status, TaskStatus::Running, "{chatty:?}");
+    let log = env.logs(&pod, "chatty");
+    let numbers: Vec<u64> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("line-")?.parse().ok())
+        .collect();
+    assert!(numbers.len() > 20, "{log}");
+    for (i, n) in numbers.iter().enumerate() {
+        assert_eq!(*n, i as u64, "a line lost or repeated around line {i}");
+    }
 
     // A second start of the same shim does nothing.
     let out = env.podctl_ok(&["recover", &pod]);

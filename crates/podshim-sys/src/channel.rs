@@ -112,6 +112,29 @@ impl Channel {
             .ok_or_else(|| SysError::Channel("shim closed the channel".into()))
     }
 
+    /// The socket, to poll.
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.stream)
+    }
+
+    /// Receives one message and the file descriptor sent with it, if any;
+    /// `Ok(None)` when the peer closed its end.
+    pub fn recv_with_fd<T: DeserializeOwned>(
+        &mut self,
+    ) -> Result<Option<(T, Option<OwnedFd>)>, SysError> {
+        let got = recv_header_with_fd(self.as_fd())
+            .map_err(|e| SysError::Channel(format!("recv: {e}")))?;
+        let Some((header, fd)) = got else {
+            return Ok(None);
+        };
+        let len = frame_len(header)?;
+        let mut body = vec![0u8; len];
+        self.stream
+            .read_exact(&mut body)
+            .map_err(|e| SysError::Channel(format!("recv: {e}")))?;
+        decode(&body).map(|m| Some((m, fd)))
+    }
+
     /// Receives one message; `Ok(None)` when the peer closed its end.
     pub fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, SysError> {
         let mut header = [0u8; 4];

@@ -102,6 +102,8 @@ pub enum Report {
     CreateRuntime,
     /// Something failed; `stage` says where.
     Error { stage: String, message: String },
+    /// The pause holds a descriptor as number `fd` (for pidfd_getfd).
+    Held { fd: i32 },
 }
 
 /// Shim -> container pid 1.
@@ -119,4 +121,10 @@ pub enum Command {
     Continue { state: String },
     /// The user namespace's maps are written.
     UserNsMapped,
+    /// To the pause: keep the file descriptor sent with this message (the
+    /// read end of a container's log pipe), so that the pipe keeps a
+    /// reader if the shim dies; answered with [`Report::Held`].
+    Hold,
+    /// To the pause: close a descriptor it holds.
+    Release { fd: i32 },
 }

@@ -1,13 +1,15 @@
 //! `podshim pause`: the pod's infra process. Enters (or creates) the pod's
 //! net, IPC and UTS namespaces, sets the hostname, brings `lo` up, pins the
-//! namespaces under `P/ns/`, reports ready, then sleeps in sigwait: it reaps
-//! any child it inherits and exits 0 on SIGTERM or SIGINT.
+//! namespaces under `P/ns/`, reports ready, then sleeps: it reaps any child
+//! it inherits, holds the log pipes the shim hands it, and exits 0 on
+//! SIGTERM or SIGINT.
 //!
 //! When the sandbox asks for a pid namespace (Kubernetes'
 //! shareProcessNamespace, CRI's POD mode), the pause forks after pinning:
 //! the child is pid 1 of the pod's pid namespace and reaps every orphan of
 //! the pod's containers; the parent reports its pid and exits.
 
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use nix::sys::signal::{SigSet, Signal};
@@ -54,8 +56,7 @@ pub fn run() -> i32 {
     if chan.send(&Report::Ready).is_err() {
         return 2;
     }
-    drop(chan);
-    wait_for_end(&set)
+    wait_for_end(&set, chan)
 }
 
 /// Enters the namespaces and pins them; true when a pid namespace was
@@ -109,12 +110,60 @@ fn setup(chan: &mut Channel) -> Result<bool, (&'static str, SysError)> {
     Ok(entered.joined.contains(&NsKind::Pid) || fresh.contains(&NsKind::Pid))
 }
 
-fn wait_for_end(set: &SigSet) -> i32 {
+/// Sleeps until SIGTERM or SIGINT, reaping children on SIGCHLD and, while
+/// the shim keeps the channel open, holding the descriptors it hands over
+/// (the read ends of container log pipes, so those pipes keep a reader if
+/// the shim dies). The shim going away ends the channel, not the pause,
+/// and the descriptors stay held for the next shim to take back.
+fn wait_for_end(set: &SigSet, chan: Channel) -> i32 {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    use std::os::fd::AsRawFd;
+    let Ok(signals) = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC) else {
+        return 2;
+    };
+    let mut chan = Some(chan);
+    let mut held: Vec<std::os::fd::OwnedFd> = Vec::new();
     loop {
-        match set.wait() {
-            Ok(Signal::SIGCHLD) => reap_all(),
-            Ok(Signal::SIGTERM) | Ok(Signal::SIGINT) => return 0,
-            _ => {}
+        let (sig_ready, chan_ready) = {
+            let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+            if let Some(c) = &chan {
+                fds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => return 2,
+            }
+            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            (ready(&fds[0]), fds.get(1).is_some_and(ready))
+        };
+        if sig_ready {
+            match signals.read_signal() {
+                Ok(Some(info)) if info.ssi_signo == Signal::SIGCHLD as u32 => reap_all(),
+                Ok(Some(info))
+                    if info.ssi_signo == Signal::SIGTERM as u32
+                        || info.ssi_signo == Signal::SIGINT as u32 =>
+                {
+                    return 0
+                }
+                _ => {}
+            }
+        }
+        if chan_ready {
+            let Some(c) = chan.as_mut() else { continue };
+            match c.recv_with_fd::<crate::msg::Command>() {
+                Ok(Some((crate::msg::Command::Hold, Some(fd)))) => {
+                    let n = fd.as_raw_fd();
+                    held.push(fd);
+                    let _ = c.send(&Report::Held { fd: n });
+                }
+                Ok(Some((crate::msg::Command::Release { fd }, _))) => {
+                    held.retain(|h| h.as_raw_fd() != fd);
+                }
+                Ok(Some(_)) => {}
+                // The shim is gone: keep what is held, stop listening.
+                Ok(None) | Err(_) => chan = None,
+            }
         }
     }
 }

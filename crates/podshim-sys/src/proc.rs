@@ -132,6 +132,18 @@ pub fn foreign_exit_code(pidfd: &OwnedFd) -> Option<i32> {
     })
 }
 
+/// pidfd_getfd(2): a duplicate of descriptor `fd` of the process behind
+/// `pidfd` (close-on-exec).
+pub fn pidfd_getfd(pidfd: &OwnedFd, fd: i32) -> Result<OwnedFd, SysError> {
+    // SAFETY: plain integers in, a new fd (or -1) out; no memory shared.
+    let rc = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    if rc < 0 {
+        return Err(SysError::os("pidfd_getfd", fd, Errno::last()));
+    }
+    // SAFETY: the kernel just installed this fd for us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(rc as i32) })
+}
+
 /// pidfd_send_signal(2). ESRCH (already gone) is reported as such.
 pub fn pidfd_signal(pidfd: &OwnedFd, signal: i32) -> Result<(), SysError> {
     // SAFETY: the pidfd is valid for the lifetime of the borrow; a null

@@ -155,6 +155,10 @@ pub struct ContainerRecord {
     /// The task's cgroup, relative to each hierarchy's root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<String>,
+    /// Descriptors of this container's log pipes (stdout, stderr) that the
+    /// pause holds, so a new shim can take them back after a crash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parked_fds: Vec<i32>,
 }
 
 impl ContainerRecord {
@@ -200,6 +204,7 @@ mod tests {
             exit_reason: None,
             oom_killed: false,
             cgroup: Some("podshim/ns/p/c".into()),
+            parked_fds: vec![5, 6],
         };
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();
         assert_eq!(v["ociVersion"], "1.0.2");

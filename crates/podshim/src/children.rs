@@ -37,6 +37,42 @@ impl AsyncChannel {
         Ok(self.recv_with_fd().await?.map(|(m, _)| m))
     }
 
+    /// Sends one message with a file descriptor attached (SCM_RIGHTS).
+    pub async fn send_with_fd<T: Serialize>(
+        &mut self,
+        msg: &T,
+        fd: std::os::fd::BorrowedFd<'_>,
+    ) -> Result<()> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        use std::os::fd::AsRawFd;
+        let frame = channel::encode(msg)?;
+        let fds = [fd.as_raw_fd()];
+        let sent = loop {
+            self.stream
+                .writable()
+                .await
+                .map_err(|e| ShimError::Internal(format!("channel send: {e}")))?;
+            let sock = &self.stream;
+            match sock.try_io(tokio::io::Interest::WRITABLE, || {
+                let cmsg = [ControlMessage::ScmRights(&fds)];
+                let iov = [std::io::IoSlice::new(&frame)];
+                sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+                    .map_err(std::io::Error::from)
+            }) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(ShimError::Internal(format!("channel send: {e}"))),
+            }
+        };
+        if sent < frame.len() {
+            self.stream
+                .write_all(&frame[sent..])
+                .await
+                .map_err(|e| ShimError::Internal(format!("channel send: {e}")))?;
+        }
+        Ok(())
+    }
+
     /// One message and the file descriptor sent with it, if any.
     pub async fn recv_with_fd<T: DeserializeOwned>(
         &mut self,

@@ -30,6 +30,9 @@ pub struct IoHandle {
     log: Option<Arc<std::sync::Mutex<crate::crilog::CriLog>>>,
     /// The clients attached to the logged output.
     hub: Option<Arc<Hub>>,
+    /// Duplicates of the log pipes' read ends (stdout, stderr), for the
+    /// pause to hold.
+    parkable: Vec<OwnedFd>,
 }
 
 impl IoHandle {
@@ -56,6 +59,10 @@ impl IoHandle {
         log: crate::crilog::CriLog,
         sources: Vec<(Arc<AsyncFd<OwnedFd>>, u8)>,
     ) {
+        self.parkable = sources
+            .iter()
+            .filter_map(|(fd, _)| fd.get_ref().try_clone().ok())
+            .collect();
         let log = Arc::new(std::sync::Mutex::new(log));
         let hub = Hub::new();
         self.output = Some(crate::crilog::spawn_copier(
@@ -65,6 +72,11 @@ impl IoHandle {
         ));
         self.log = Some(log);
         self.hub = Some(hub);
+    }
+
+    /// The log pipes' read ends for the pause to hold, once.
+    pub fn take_parkable(&mut self) -> Vec<OwnedFd> {
+        std::mem::take(&mut self.parkable)
     }
 
     /// Where clients attach to the logged output, if it is logged.

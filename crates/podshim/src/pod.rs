@@ -178,6 +178,8 @@ pub struct Pod {
     publisher: Mutex<Publisher>,
     /// Notified when Shutdown finds no task left.
     pub shutdown: Notify,
+    /// The pause's channel after Ready: it holds the containers' log pipes.
+    pause_channel: tokio::sync::Mutex<Option<AsyncChannel>>,
 }
 
 impl Pod {
@@ -198,6 +200,7 @@ impl Pod {
             }),
             publisher: Mutex::new(publisher),
             shutdown: Notify::new(),
+            pause_channel: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -281,6 +284,7 @@ impl Pod {
             exit_reason: None,
             oom_killed: false,
             cgroup: None,
+            parked_fds: Vec::new(),
         };
         let _ = stdio[0];
         let task = Task::new(id.clone(), kind, terminal, record);
@@ -472,7 +476,21 @@ impl Pod {
         namespaces: Vec<podshim_sys::msg::NsRequest>,
     ) -> Result<(i32, OwnedFd)> {
         let ns_dir = self.paths.ns_dir();
-        std::fs::create_dir_all(&ns_dir)
+        let (pid, pidfd, channel) = self
+            .start_pause_inner(task, bundle, namespaces, &ns_dir)
+            .await?;
+        *self.pause_channel.lock().await = Some(channel);
+        Ok((pid, pidfd))
+    }
+
+    async fn start_pause_inner(
+        &self,
+        task: &Task,
+        bundle: &Bundle,
+        namespaces: Vec<podshim_sys::msg::NsRequest>,
+        ns_dir: &Path,
+    ) -> Result<(i32, OwnedFd, AsyncChannel)> {
+        std::fs::create_dir_all(ns_dir)
             .map_err(|e| ShimError::Internal(format!("{}: {e}", ns_dir.display())))?;
         let Spawned {
             mut pid,
@@ -528,10 +546,10 @@ impl Pod {
             }
         }
         let failure = match outcome {
-            Ok(Some(Report::Ready)) if !user_ns => return Ok((pid, pidfd)),
+            Ok(Some(Report::Ready)) if !user_ns => return Ok((pid, pidfd, channel)),
             // In its user namespace the pause cannot mount on the host.
-            Ok(Some(Report::Ready)) => match pin_from_outside(pid, &ns_dir).await {
-                Ok(()) => return Ok((pid, pidfd)),
+            Ok(Some(Report::Ready)) => match pin_from_outside(pid, ns_dir).await {
+                Ok(()) => return Ok((pid, pidfd, channel)),
                 Err(e) => e,
             },
             Ok(Some(Report::Error { stage, message })) => {
@@ -544,6 +562,88 @@ impl Pod {
         let _ = wait_exit(pidfd).await;
         self.unpin_namespaces();
         Err(failure)
+    }
+
+    /// Hands the read ends of a container's log pipes to the pause, which
+    /// holds them: if this shim dies the pipes keep a reader (the container
+    /// is not killed by SIGPIPE) and the next shim takes them back with
+    /// pidfd_getfd. Best effort: a container logs without it.
+    async fn park(&self, task: &Task, fds: Vec<OwnedFd>) {
+        if fds.is_empty() {
+            return;
+        }
+        let mut guard = self.pause_channel.lock().await;
+        let Some(chan) = guard.as_mut() else {
+            return;
+        };
+        let mut held = Vec::new();
+        for fd in &fds {
+            use std::os::fd::AsFd;
+            if chan.send_with_fd(&Command::Hold, fd.as_fd()).await.is_err() {
+                break;
+            }
+            match chan.recv::<Report>().await {
+                Ok(Some(Report::Held { fd })) => held.push(fd),
+                _ => break,
+            }
+        }
+        drop(guard);
+        if held.len() != fds.len() {
+            tracing::warn!(container = %task.id, "the pause did not take the log pipes");
+            return;
+        }
+        task.st().record.parked_fds = held;
+        if let Err(e) = self.persist(task) {
+            tracing::warn!(container = %task.id, "{e}");
+        }
+    }
+
+    /// The pause lets go of a deleted container's log pipes.
+    async fn unpark(&self, task: &Task) {
+        let fds = std::mem::take(&mut task.st().record.parked_fds);
+        let mut guard = self.pause_channel.lock().await;
+        if let Some(chan) = guard.as_mut() {
+            for fd in fds {
+                let _ = chan.send(&Command::Release { fd }).await;
+            }
+        }
+    }
+
+    /// After a shim crash: takes a running container's log pipes back from
+    /// the pause and copies them into its log again.
+    fn reattach_log(&self, task: &Task, rec: &ContainerRecord, pause: &OwnedFd) {
+        if rec.parked_fds.is_empty() || !rec.stdout.starts_with("cri-log://") {
+            return;
+        }
+        let attach = || -> Result<IoHandle> {
+            let mut sources = Vec::new();
+            for (n, stream) in rec
+                .parked_fds
+                .iter()
+                .zip([crate::attach::STREAM_STDOUT, crate::attach::STREAM_STDERR])
+            {
+                let fd = proc::pidfd_getfd(pause, *n)?;
+                sources.push((crate::io::async_fd(fd)?, stream));
+            }
+            let mut io = IoHandle::default();
+            io.log_output(crate::crilog::CriLog::from_uri(&rec.stdout)?, sources);
+            // The pause still holds its own copies.
+            drop(io.take_parkable());
+            Ok(io)
+        };
+        match attach() {
+            Ok(io) => {
+                if let Some(hub) = io.hub() {
+                    if let Err(e) =
+                        crate::attach::listen(hub, self.paths.container_attach(&task.id))
+                    {
+                        tracing::warn!("{e}");
+                    }
+                }
+                task.st().io = io;
+            }
+            Err(e) => tracing::warn!(container = %task.id, "log not taken back: {e}"),
+        }
     }
 
     /// Puts the pause's pid and start time in the pod record as soon as
@@ -760,6 +860,7 @@ impl Pod {
         }
         let stamp = stamp?;
         let hub = io.hub();
+        let parkable = io.take_parkable();
         let waiter = pidfd
             .try_clone()
             .map_err(|e| ShimError::Internal(format!("dup pidfd: {e}")))?;
@@ -783,6 +884,7 @@ impl Pod {
                 tracing::warn!("{e}");
             }
         }
+        self.park(task, parkable).await;
         Ok((child, waiter))
     }
 
@@ -871,6 +973,7 @@ impl Pod {
                 exit_reason: None,
                 oom_killed: false,
                 cgroup: old.cgroup.clone(),
+                parked_fds: Vec::new(),
             };
             let task = Task::new(self.id.clone(), Kind::Sandbox, false, record);
             if let Some(rel) = &old.cgroup {
@@ -939,7 +1042,12 @@ impl Pod {
                     let _ = proc::pidfd_signal(&fd, libc::SIGKILL);
                     self.adopt(&task, fd);
                 }
-                (_, Some(fd)) => self.adopt(&task, fd),
+                (_, Some(fd)) => {
+                    if let Some(pause) = old.pause.as_ref().and_then(|p| proc::pidfd_for(p).ok()) {
+                        self.reattach_log(&task, &rec, &pause);
+                    }
+                    self.adopt(&task, fd)
+                }
                 (_, None) => {
                     gone(&task, LOST_EXIT);
                     if let Err(e) = self.persist(&task) {
@@ -1232,6 +1340,9 @@ impl Pod {
                 .map_err(|e| context(e, &format!("delete {id}")))?;
         }
         crate::fault::point("delete");
+        if !task.st().record.parked_fds.is_empty() {
+            self.unpark(&task).await;
+        }
         if task.kind != Kind::Sandbox {
             let dir = self.paths.container_dir(&task.id);
             if let Err(e) = std::fs::remove_dir_all(&dir) {

@@ -335,13 +335,9 @@ impl Pod {
             self.unreserve(&id);
             return Err(e);
         }
-        // Recorded at once, so that a cleanup after a crash finds it.
+        // Recorded with the pause's pid the moment it exists (record_pause),
+        // so that a cleanup after a crash finds both.
         self.inner().record.cgroup = task.st().record.cgroup.clone();
-        if let Err(e) = self.write_record() {
-            self.drop_cgroup(&task);
-            self.unreserve(&id);
-            return Err(e);
-        }
         match self.start_pause(&task, &bundle, namespaces).await {
             Ok((pid, pidfd)) => {
                 crate::fault::point("create-sandbox");
@@ -567,14 +563,15 @@ impl Pod {
     /// Hands the read ends of a container's log pipes to the pause, which
     /// holds them: if this shim dies the pipes keep a reader (the container
     /// is not killed by SIGPIPE) and the next shim takes them back with
-    /// pidfd_getfd. Best effort: a container logs without it.
-    async fn park(&self, task: &Task, fds: Vec<OwnedFd>) {
+    /// pidfd_getfd. Best effort: a container logs without it. The fd
+    /// numbers in the pause, to record.
+    async fn park(&self, task: &Task, fds: Vec<OwnedFd>) -> Vec<i32> {
         if fds.is_empty() {
-            return;
+            return Vec::new();
         }
         let mut guard = self.pause_channel.lock().await;
         let Some(chan) = guard.as_mut() else {
-            return;
+            return Vec::new();
         };
         let mut held = Vec::new();
         for fd in &fds {
@@ -590,12 +587,8 @@ impl Pod {
         drop(guard);
         if held.len() != fds.len() {
             tracing::warn!(container = %task.id, "the pause did not take the log pipes");
-            return;
         }
-        task.st().record.parked_fds = held;
-        if let Err(e) = self.persist(task) {
-            tracing::warn!(container = %task.id, "{e}");
-        }
+        held
     }
 
     /// The pause lets go of a deleted container's log pipes.
@@ -860,7 +853,7 @@ impl Pod {
         }
         let stamp = stamp?;
         let hub = io.hub();
-        let parkable = io.take_parkable();
+        let parked = self.park(task, io.take_parkable()).await;
         let waiter = pidfd
             .try_clone()
             .map_err(|e| ShimError::Internal(format!("dup pidfd: {e}")))?;
@@ -872,6 +865,7 @@ impl Pod {
             st.pidfd = Some(pidfd);
             st.start = Some(channel);
             st.io.attach(io);
+            st.record.parked_fds = parked;
         }
         if let Err(e) = self.persist(task) {
             let _ = task.signal(libc::SIGKILL);
@@ -884,7 +878,6 @@ impl Pod {
                 tracing::warn!("{e}");
             }
         }
-        self.park(task, parkable).await;
         Ok((child, waiter))
     }
 

@@ -19,6 +19,15 @@ struct TestNet {
     host_port: u16,
 }
 
+impl Drop for TestNet {
+    /// The bridge the test made goes with it, even when the test fails.
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+    }
+}
+
 /// A network of this test's own in its CNI configuration directory;
 /// `n` keeps the tests of this file apart (they run at once).
 fn test_network(env: &mut TestEnv, n: u32) -> TestNet {
@@ -164,7 +173,7 @@ fn pods_reach_each_other_and_the_host_reaches_a_mapped_port() {
         !nat.contains(&web_pod) && !nat.contains(&client_pod),
         "{nat}"
     );
-    sh(&format!("ip link del {}", net.bridge));
+    drop(net);
     env.finish();
 }
 
@@ -194,7 +203,7 @@ fn a_crashed_pod_is_taken_off_the_network_by_rm() {
     assert_eq!(reservations(&net.ipam), Vec::<String>::new());
     assert_eq!(sh(&format!("ip -o link show master {}", net.bridge)), "");
     assert!(!sh("iptables-save -t nat").contains(&pod));
-    sh(&format!("ip link del {}", net.bridge));
+    drop(net);
     env.finish();
 }
 

@@ -464,6 +464,8 @@ cleanup() {
       [ -d "$h$top" ] && find "$h$top" -depth -type d -exec rmdir {} \; 2>/dev/null || true
     done
   done
+  # The bundles and state made here (the results are written already).
+  rm -rf "$work"
 }
 
 # --- main ---------------------------------------------------------------------

@@ -63,9 +63,14 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
 
     // containerd 1.6/1.7 reconnect after a restart through the bundle's
     // `address` file, which the shim writes (as containerd's own do).
+    // Whole or absent (temp file, rename), but not fsync'd: it is on the
+    // start path and means nothing once the machine has gone down.
     let write_address = || {
-        podshim_state::write_atomic(&bundle_dir.join("address"), address.as_bytes())
-            .with_context(|| format!("write {}/address", bundle_dir.display()))
+        let path = bundle_dir.join("address");
+        let tmp = bundle_dir.join(format!(".address.tmp.{}", std::process::id()));
+        fs::write(&tmp, address.as_bytes())
+            .and_then(|()| fs::rename(&tmp, &path))
+            .with_context(|| format!("write {}", path.display()))
     };
     if UnixStream::connect(&sock).is_ok() {
         write_address()?;

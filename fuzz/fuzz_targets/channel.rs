@@ -4,7 +4,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use podshim_sys::channel::{decode, frame_len};
-use podshim_sys::msg::{Command, ExecConfig, InitConfig, PauseConfig, Report};
+use podshim_sys::msg::{
+    ExecConfig, ExecReport, InitCommand, InitConfig, InitReport, PauseCommand, PauseConfig,
+    PauseReport,
+};
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 4 {
@@ -17,6 +20,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = decode::<InitConfig>(body);
     let _ = decode::<ExecConfig>(body);
     let _ = decode::<PauseConfig>(body);
-    let _ = decode::<Report>(body);
-    let _ = decode::<Command>(body);
+    let _ = decode::<PauseReport>(body);
+    let _ = decode::<PauseCommand>(body);
+    let _ = decode::<InitReport>(body);
+    let _ = decode::<InitCommand>(body);
+    let _ = decode::<ExecReport>(body);
 });

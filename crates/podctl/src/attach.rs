@@ -22,10 +22,7 @@ use crate::exec::{follow_window_size, RawTerminal};
 use crate::shim::Shim;
 use crate::Ctx;
 
-const STREAM_EXIT: u8 = 0;
-const STREAM_STDOUT: u8 = 1;
-const STREAM_STDERR: u8 = 2;
-const INPUT_DATA: u8 = 1;
+use podshim_types::attach::{self as wire, FRAME_EXIT, FRAME_INPUT, FRAME_STDERR, FRAME_STDOUT};
 /// Ctrl-P then Ctrl-Q, as docker and podman detach.
 const DETACH: [u8; 2] = [0x10, 0x11];
 
@@ -101,15 +98,15 @@ fn copy_out(conn: &mut UnixStream) -> anyhow::Result<bool> {
         if conn.read_exact(&mut header).is_err() {
             return Ok(false);
         }
-        let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+        let (kind, len) = wire::parse_header(header);
         data.resize(len, 0);
         if conn.read_exact(&mut data).is_err() {
             return Ok(false);
         }
-        let to: &mut dyn Write = match header[0] {
-            STREAM_EXIT => return Ok(true),
-            STREAM_STDOUT => &mut out,
-            STREAM_STDERR => &mut err,
+        let to: &mut dyn Write = match kind {
+            FRAME_EXIT => return Ok(true),
+            FRAME_STDOUT => &mut out,
+            FRAME_STDERR => &mut err,
             other => bail!("attach: unknown frame kind {other}"),
         };
         to.write_all(&data).and_then(|()| to.flush())?;
@@ -158,8 +155,7 @@ fn copy_in(mut conn: UnixStream, detached: Arc<AtomicBool>) {
 
 fn frame(data: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(5 + data.len());
-    f.push(INPUT_DATA);
-    f.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    f.extend_from_slice(&wire::header(FRAME_INPUT, data.len()));
     f.extend_from_slice(data);
     f
 }

@@ -68,7 +68,7 @@ fn exec_process(spec: &Value, cmd: &[String], tty: bool) -> Value {
     p["terminal"] = json!(tty);
     if tty {
         // The size the terminal starts with; SIGWINCH follows it after.
-        if let Some((rows, cols)) = podshim_sys::tty::window_size(std::io::stdin().as_fd()) {
+        if let Some((rows, cols)) = window_size() {
             p["consoleSize"] = json!({"height": rows, "width": cols});
         }
         let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".into());
@@ -178,7 +178,7 @@ fn copy_out<W: Write + Send + 'static>(
     done: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let _ = podshim_sys::tty::set_nonblocking(fifo.as_fd());
+        let _ = set_nonblocking(fifo.as_fd());
         let mut fifo = fifo;
         let mut buf = [0u8; 16384];
         loop {
@@ -232,7 +232,7 @@ pub(crate) fn follow_window_size(address: &str, task: &str, exec_id: &str) {
         return;
     };
     let send = |s: &Shim, task: &str, exec_id: &str| {
-        if let Some((rows, cols)) = podshim_sys::tty::window_size(std::io::stdin().as_fd()) {
+        if let Some((rows, cols)) = window_size() {
             let _ = s.resize(task, exec_id, rows, cols);
         }
     };
@@ -269,4 +269,19 @@ impl Drop for RawTerminal {
         let _ = std::io::stdout().flush();
         let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
     }
+}
+
+/// Puts a descriptor in non-blocking mode.
+fn set_nonblocking(fd: std::os::fd::BorrowedFd<'_>) -> nix::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use std::os::fd::AsRawFd;
+    let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
+}
+
+/// The caller's terminal size as (rows, columns), when stdin is one.
+pub fn window_size() -> Option<(u16, u16)> {
+    let (terminal_size::Width(cols), terminal_size::Height(rows)) =
+        terminal_size::terminal_size_of(std::io::stdin())?;
+    (rows > 0).then_some((rows, cols))
 }

@@ -1,6 +1,7 @@
 //! The parent<->child channel: a socketpair carrying length-prefixed JSON
 //! (4-byte big-endian length, then the bytes). The blocking side used by the
-//! children lives here; the shim reads the same frames with tokio.
+//! children lives here, typed by its conversation ([`ChildChannel`]); the
+//! shim reads the same frames with tokio.
 
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -9,6 +10,7 @@ use std::os::unix::net::UnixStream;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::SysError;
+use crate::msg::{ChildError, Conversation, GivesTerminal, MapsUserNs};
 
 /// The fd number a re-executed child finds its channel on.
 pub const CHILD_FD: RawFd = 3;
@@ -152,6 +154,88 @@ impl Channel {
     }
 }
 
+/// A message and the descriptor that came with it, if any.
+pub type WithFd<T> = (T, Option<OwnedFd>);
+
+/// A child's end of its conversation `C`: it reads its config and the
+/// shim's commands and sends its reports, nothing else.
+#[derive(Debug)]
+pub struct ChildChannel<C: Conversation> {
+    chan: Channel,
+    _conversation: std::marker::PhantomData<C>,
+}
+
+impl<C: Conversation> ChildChannel<C> {
+    pub fn new(chan: Channel) -> Self {
+        ChildChannel {
+            chan,
+            _conversation: std::marker::PhantomData,
+        }
+    }
+
+    /// The channel inherited on [`CHILD_FD`] (see [`Channel::from_inherited`]).
+    pub fn from_inherited() -> Result<Self, SysError> {
+        Channel::from_inherited().map(Self::new)
+    }
+
+    /// The config the shim sends first.
+    pub fn config(&mut self) -> Result<C::Config, SysError> {
+        self.chan.recv_config()
+    }
+
+    pub fn report(&mut self, r: &C::Report) -> Result<(), SysError> {
+        self.chan.send(r)
+    }
+
+    pub fn report_with_fd(
+        &mut self,
+        r: &C::Report,
+        fd: std::os::fd::BorrowedFd<'_>,
+    ) -> Result<(), SysError> {
+        self.chan.send_with_fd(r, fd)
+    }
+
+    /// The shim's next command; `None` when it closed the channel.
+    pub fn recv(&mut self) -> Result<Option<C::Command>, SysError> {
+        self.chan.recv()
+    }
+
+    pub fn recv_with_fd(&mut self) -> Result<Option<WithFd<C::Command>>, SysError> {
+        self.chan.recv_with_fd()
+    }
+
+    /// The socket, to poll.
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.chan.as_fd()
+    }
+
+    /// Reports a failure at `stage`; the exit code for it.
+    pub fn fail(&mut self, stage: &str, e: &SysError) -> i32 {
+        let _ = self.report(&C::failed(ChildError::new(stage, e)));
+        1
+    }
+}
+
+impl<C: MapsUserNs> ChildChannel<C> {
+    /// Has the shim map the user namespace just made, and waits for it.
+    pub fn map_user_ns(&mut self) -> Result<(), SysError> {
+        self.report(&C::user_ns())?;
+        match self.recv()? {
+            Some(c) if C::is_mapped(&c) => Ok(()),
+            other => Err(SysError::Channel(format!(
+                "expected the user namespace maps, got {other:?}"
+            ))),
+        }
+    }
+}
+
+impl<C: GivesTerminal> ChildChannel<C> {
+    /// Sends the master of a terminal.
+    pub fn give_terminal(&mut self, master: std::os::fd::BorrowedFd<'_>) -> Result<(), SysError> {
+        self.report_with_fd(&C::terminal(), master)
+    }
+}
+
 /// Reads a frame header with recvmsg, taking a file descriptor sent with
 /// it (SCM_RIGHTS), from a socket in non-blocking mode. `Ok(None)` at end
 /// of file; `WouldBlock` when nothing is there yet. The body is read after
@@ -200,23 +284,19 @@ pub fn recv_header_with_fd(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::msg::Report;
+    use crate::msg::{Init, InitReport as Report};
 
     #[test]
     fn round_trip_and_eof() {
         let (a, b) = UnixStream::pair().unwrap();
-        let (mut a, mut b) = (Channel::new(a), Channel::new(b));
-        a.send(&Report::Child { pid: 42 }).unwrap();
-        a.send(&Report::Error {
-            stage: "mount".into(),
-            message: "x".into(),
-        })
-        .unwrap();
+        let (mut a, mut b) = (ChildChannel::<Init>::new(Channel::new(a)), Channel::new(b));
+        a.report(&Report::Child { pid: 42 }).unwrap();
+        assert_eq!(a.fail("mount", &SysError::Channel("x".into())), 1);
         drop(a);
         assert_eq!(b.recv::<Report>().unwrap(), Some(Report::Child { pid: 42 }));
         assert!(matches!(
             b.recv::<Report>().unwrap(),
-            Some(Report::Error { .. })
+            Some(Report::Error(ChildError { stage, .. })) if stage == "mount"
         ));
         assert_eq!(b.recv::<Report>().unwrap(), None);
     }

@@ -5,51 +5,46 @@
 //! the shim, optionally takes a pseudo-terminal from the container's devpts,
 //! applies the process settings and executes.
 
-use crate::fork::{fork_reporting_child, report_failure, Forked};
-
-use crate::channel::Channel;
+use crate::channel::ChildChannel;
 use crate::error::SysError;
-use crate::msg::ExecConfig;
-use crate::ns::{self, NsKind};
+use crate::fork::{fork_reporting_child, Forked};
+use crate::msg::{Exec, ExecConfig};
+use crate::ns;
+
+type Chan = ChildChannel<Exec>;
 
 /// Entry point of `podshim exec`; returns the process exit code.
 pub fn run() -> i32 {
-    let mut chan = match Channel::from_inherited() {
+    let mut chan = match Chan::from_inherited() {
         Ok(c) => c,
         Err(_) => return 2,
     };
     if let Err(e) = crate::proc::set_undumpable() {
-        return report_failure(&mut chan, "prctl", &e);
+        return chan.fail("prctl", &e);
     }
     let cfg = match enter(&mut chan) {
         Ok(c) => c,
-        Err((stage, e)) => return report_failure(&mut chan, stage, &e),
+        Err((stage, e)) => return chan.fail(stage, &e),
     };
-    match fork_reporting_child(&mut chan, "exec") {
+    match fork_reporting_child(&mut chan) {
         Forked::Parent(code) => code,
         Forked::Child => run_process(chan, cfg),
     }
 }
 
-fn enter(chan: &mut Channel) -> Result<ExecConfig, (&'static str, SysError)> {
-    let cfg: ExecConfig = chan.recv_config().map_err(|e| ("config", e))?;
+fn enter(chan: &mut Chan) -> Result<ExecConfig, (&'static str, SysError)> {
+    let cfg: ExecConfig = chan.config().map_err(|e| ("config", e))?;
     crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
     crate::cgroup::join_self(&cfg.cgroup).map_err(|e| ("cgroup", e))?;
     let mut files = Vec::new();
     for req in &cfg.namespaces {
-        let kind = NsKind::parse(&req.kind).ok_or_else(|| {
-            (
-                "namespaces",
-                SysError::spec("namespaces", format!("unknown type {:?}", req.kind)),
-            )
-        })?;
         let path = req.path.as_deref().ok_or_else(|| {
             (
                 "namespaces",
                 SysError::spec("namespaces", "exec joins namespaces by path only"),
             )
         })?;
-        files.push(ns::open(kind, path).map_err(|e| ("namespaces", e))?);
+        files.push(ns::open(req.kind, path).map_err(|e| ("namespaces", e))?);
     }
     for f in &files {
         ns::join(f).map_err(|e| ("setns", e))?;
@@ -57,16 +52,16 @@ fn enter(chan: &mut Channel) -> Result<ExecConfig, (&'static str, SysError)> {
     Ok(cfg)
 }
 
-fn run_process(mut chan: Channel, cfg: ExecConfig) -> i32 {
+fn run_process(mut chan: Chan, cfg: ExecConfig) -> i32 {
     if let Err(e) = nix::unistd::setsid() {
-        return report_failure(&mut chan, "setsid", &SysError::os("setsid", "exec", e));
+        return chan.fail("setsid", &SysError::os("setsid", "exec", e));
     }
     if cfg.terminal {
         if let Err(e) = crate::tty::give_terminal(&mut chan, Some(&cfg.process)) {
-            return report_failure(&mut chan, "terminal", &e);
+            return chan.fail("terminal", &e);
         }
     }
     let e = crate::process::exec(&cfg.process, cfg.seccomp.as_ref());
-    report_failure(&mut chan, "exec", &e);
+    chan.fail("exec", &e);
     127
 }

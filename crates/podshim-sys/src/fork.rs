@@ -7,9 +7,9 @@ use std::io::Read;
 
 use nix::unistd::{fork, ForkResult};
 
-use crate::channel::Channel;
+use crate::channel::ChildChannel;
 use crate::error::SysError;
-use crate::msg::Report;
+use crate::msg::Conversation;
 
 /// Which side of the fork this is.
 pub enum Forked {
@@ -19,31 +19,19 @@ pub enum Forked {
     Child,
 }
 
-/// Reports a failure to the shim; the exit code for it.
-pub fn report_failure(chan: &mut Channel, stage: &str, e: &SysError) -> i32 {
-    let _ = chan.send(&Report::Error {
-        stage: stage.to_string(),
-        message: e.to_string(),
-    });
-    1
-}
-
-/// Forks; see the module doc. `what` names the process in errors.
-pub fn fork_reporting_child(chan: &mut Channel, what: &str) -> Forked {
+/// Forks; see the module doc.
+pub fn fork_reporting_child<C: Conversation>(chan: &mut ChildChannel<C>) -> Forked {
+    let what = C::NAME;
     let (gate_r, gate_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
         Ok(p) => p,
-        Err(e) => {
-            return Forked::Parent(report_failure(chan, "fork", &SysError::os("pipe", what, e)))
-        }
+        Err(e) => return Forked::Parent(chan.fail("fork", &SysError::os("pipe", what, e))),
     };
     // SAFETY: callers are fresh execs of our binary that never started a
     // thread, so the child may run arbitrary code after fork.
     match unsafe { fork() } {
-        Err(e) => Forked::Parent(report_failure(chan, "fork", &SysError::os("fork", what, e))),
+        Err(e) => Forked::Parent(chan.fail("fork", &SysError::os("fork", what, e))),
         Ok(ForkResult::Parent { child }) => {
-            let sent = chan.send(&Report::Child {
-                pid: child.as_raw(),
-            });
+            let sent = chan.report(&C::forked(child.as_raw()));
             drop(gate_w);
             Forked::Parent(if sent.is_ok() { 0 } else { 2 })
         }

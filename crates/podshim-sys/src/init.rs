@@ -9,43 +9,44 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::fork::{fork_reporting_child, report_failure, Forked};
-
-use crate::channel::Channel;
+use crate::channel::ChildChannel;
 use crate::error::SysError;
-use crate::msg::{Command, InitConfig, Report};
+use crate::fork::{fork_reporting_child, Forked};
+use crate::msg::{Init, InitCommand, InitConfig, InitReport};
 use crate::ns::NsKind;
+
+type Chan = ChildChannel<Init>;
 
 /// Entry point of `podshim init`; returns the process exit code.
 pub fn run() -> i32 {
-    let mut chan = match Channel::from_inherited() {
+    let mut chan = match Chan::from_inherited() {
         Ok(c) => c,
         Err(_) => return 2,
     };
     if let Err(e) = crate::proc::set_undumpable() {
-        return report_failure(&mut chan, "prctl", &e);
+        return chan.fail("prctl", &e);
     }
     let cfg = match first_stage(&mut chan) {
         Ok(cfg) => cfg,
-        Err((stage, e)) => return report_failure(&mut chan, stage, &e),
+        Err((stage, e)) => return chan.fail(stage, &e),
     };
-    match fork_reporting_child(&mut chan, "container init") {
+    match fork_reporting_child(&mut chan) {
         Forked::Parent(code) => code,
         Forked::Child => container_main(chan, cfg),
     }
 }
 
-fn first_stage(chan: &mut Channel) -> Result<InitConfig, (&'static str, SysError)> {
-    let cfg: InitConfig = chan.recv_config().map_err(|e| ("config", e))?;
+fn first_stage(chan: &mut Chan) -> Result<InitConfig, (&'static str, SysError)> {
+    let cfg: InitConfig = chan.config().map_err(|e| ("config", e))?;
     crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
     crate::cgroup::join_self(&cfg.cgroup).map_err(|e| ("cgroup", e))?;
 
-    crate::ns::enter(chan, &cfg.namespaces)?;
+    crate::ns::enter(&cfg.namespaces, &mut || chan.map_user_ns())?;
     Ok(cfg)
 }
 
 /// The container's pid 1, from fork to execve.
-fn container_main(mut chan: Channel, cfg: InitConfig) -> i32 {
+fn container_main(mut chan: Chan, cfg: InitConfig) -> i32 {
     // Fault-matrix tests: a container init that dies during create.
     if std::env::var("PODSHIM_FAULT").is_ok_and(|p| p == "init-dies") {
         return 1;
@@ -63,11 +64,11 @@ fn container_main(mut chan: Channel, cfg: InitConfig) -> i32 {
     .any(|h| h.as_ref().is_some_and(|h| !h.is_empty()))
     {
         // The shim runs the runtime-namespace hooks now, with our pid.
-        if chan.send(&Report::CreateRuntime).is_err() {
+        if chan.report(&InitReport::CreateRuntime).is_err() {
             return 1;
         }
-        match chan.recv::<Command>() {
-            Ok(Some(Command::Continue { state: s })) => state = s,
+        match chan.recv() {
+            Ok(Some(InitCommand::Continue { state: s })) => state = s,
             _ => return 1,
         }
     }
@@ -78,18 +79,18 @@ fn container_main(mut chan: Channel, cfg: InitConfig) -> i32 {
     };
     if let Err((stage, e)) = setup_container(&cfg, &before_pivot) {
         let stage = if hook_failed.get() { "hooks" } else { stage };
-        return report_failure(&mut chan, stage, &e);
+        return chan.fail(stage, &e);
     }
     if cfg.terminal {
         if let Err(e) = crate::tty::give_terminal(&mut chan, cfg.spec.process().as_ref()) {
-            return report_failure(&mut chan, "terminal", &e);
+            return chan.fail("terminal", &e);
         }
     }
-    if chan.send(&Report::Ready).is_err() {
+    if chan.report(&InitReport::Ready).is_err() {
         return 1;
     }
-    let state = match chan.recv::<Command>() {
-        Ok(Some(Command::Start { state })) => state.unwrap_or_default(),
+    let state = match chan.recv() {
+        Ok(Some(InitCommand::Start { state })) => state.unwrap_or_default(),
         // The shim went away or deleted us before Start: nothing to run.
         _ => return 1,
     };
@@ -97,17 +98,17 @@ fn container_main(mut chan: Channel, cfg: InitConfig) -> i32 {
     // resolved in its root.
     let start_container = stage_hooks(hooks.start_container());
     if let Err(e) = crate::hooks::run_all(&start_container, &state, "startContainer") {
-        return report_failure(&mut chan, "hooks", &e);
+        return chan.fail("hooks", &e);
     }
     let process = match cfg.spec.process() {
         Some(p) => p,
-        None => return report_failure(&mut chan, "exec", &SysError::spec("process", "missing")),
+        None => return chan.fail("exec", &SysError::spec("process", "missing")),
     };
     let seccomp = cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let e = crate::process::exec(process, seccomp);
     // Flush nothing else to stdio: the error goes back to the shim.
     let _ = std::io::stderr().flush();
-    report_failure(&mut chan, "exec", &e);
+    chan.fail("exec", &e);
     127
 }
 
@@ -116,10 +117,7 @@ fn setup_container(
     before_pivot: &dyn Fn() -> Result<(), SysError>,
 ) -> Result<(), (&'static str, SysError)> {
     nix::unistd::setsid().map_err(|e| ("setsid", SysError::os("setsid", "container", e)))?;
-    let owns_mnt = cfg
-        .namespaces
-        .iter()
-        .any(|n| n.path.is_none() && NsKind::parse(&n.kind) == Some(NsKind::Mnt));
+    let owns_mnt = cfg.namespaces.iter().any(|n| n.is_new(NsKind::Mnt));
     if !owns_mnt {
         return Err((
             "rootfs",
@@ -136,10 +134,7 @@ fn setup_container(
         before_pivot,
     )
     .map_err(|e| ("rootfs", e))?;
-    let owns_uts = cfg
-        .namespaces
-        .iter()
-        .any(|n| n.path.is_none() && NsKind::parse(&n.kind) == Some(NsKind::Uts));
+    let owns_uts = cfg.namespaces.iter().any(|n| n.is_new(NsKind::Uts));
     if owns_uts {
         if let Some(h) = cfg.spec.hostname() {
             nix::unistd::sethostname(h)

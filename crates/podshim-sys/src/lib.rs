@@ -7,25 +7,37 @@
 //! and [`init::run`] (`podshim init`). They talk to the shim over a
 //! socketpair ([`channel`]) with the messages in [`msg`].
 
+#[allow(unsafe_code)]
 pub mod caps;
 pub mod cgroup;
+#[allow(unsafe_code)]
 pub mod channel;
 pub mod error;
 pub mod exec;
+#[allow(unsafe_code)]
 pub mod fds;
+#[allow(unsafe_code)]
 pub mod fork;
 pub mod hooks;
 pub mod init;
 pub mod msg;
+#[allow(unsafe_code)]
 pub mod net;
 pub mod ns;
 pub mod pause;
+#[allow(unsafe_code)]
 pub mod proc;
 pub mod process;
+#[allow(unsafe_code)]
 pub mod rootfs;
 pub mod seccomp;
+/// SysV shared memory for the test program (podprobe); not in the shim.
+#[cfg(feature = "probe")]
+#[allow(unsafe_code)]
 pub mod shm;
+#[allow(unsafe_code)]
 pub mod spawn;
+#[allow(unsafe_code)]
 pub mod tty;
 pub mod userns;
 

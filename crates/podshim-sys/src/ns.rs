@@ -11,12 +11,16 @@ use nix::sched::{setns, unshare, CloneFlags};
 
 use crate::error::SysError;
 
-/// A namespace type, by the name /proc/PID/ns uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A namespace type. On the wire it is the name /proc/PID/ns uses (`net`,
+/// `mnt`); the OCI names (`network`, `mount`) are read too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum NsKind {
     User,
+    #[serde(alias = "mount")]
     Mnt,
     Pid,
+    #[serde(alias = "network")]
     Net,
     Ipc,
     Uts,
@@ -24,6 +28,17 @@ pub enum NsKind {
 }
 
 impl NsKind {
+    /// Every kind, in the order they are entered ([`NsKind::join_rank`]).
+    pub const ALL: [NsKind; 7] = [
+        NsKind::User,
+        NsKind::Pid,
+        NsKind::Net,
+        NsKind::Ipc,
+        NsKind::Uts,
+        NsKind::Cgroup,
+        NsKind::Mnt,
+    ];
+
     /// Parses the /proc name (`net`) or the OCI name (`network`, `mount`).
     pub fn parse(name: &str) -> Option<NsKind> {
         Some(match name {
@@ -157,24 +172,15 @@ impl Entered {
 /// the shim over `chan`; the remaining new namespaces are made last, so
 /// they belong to the user namespace.
 pub fn enter(
-    chan: &mut crate::channel::Channel,
     reqs: &[crate::msg::NsRequest],
+    map_user_ns: &mut dyn FnMut() -> Result<(), SysError>,
 ) -> Result<Entered, (&'static str, SysError)> {
     let mut files = Vec::new();
     let mut out = Entered::default();
     for req in reqs {
-        let kind = NsKind::parse(&req.kind).ok_or_else(|| {
-            (
-                "namespaces",
-                SysError::spec(
-                    "linux.namespaces",
-                    format!("unknown namespace type {:?}", req.kind),
-                ),
-            )
-        })?;
         match &req.path {
-            Some(p) => files.push(open(kind, p).map_err(|e| ("namespaces", e))?),
-            None => out.fresh.push(kind),
+            Some(p) => files.push(open(req.kind, p).map_err(|e| ("namespaces", e))?),
+            None => out.fresh.push(req.kind),
         }
     }
     files.sort_by_key(|f| f.kind.join_rank());
@@ -192,7 +198,10 @@ pub fn enter(
         .filter(|k| *k != NsKind::User)
         .collect();
     if rest.len() != out.fresh.len() {
-        crate::userns::unshare_mapped(chan).map_err(|e| ("user namespace", e))?;
+        nix::sched::unshare(CloneFlags::CLONE_NEWUSER)
+            .map_err(|e| ("user namespace", SysError::os("unshare", "user", e)))?;
+        map_user_ns().map_err(|e| ("user namespace", e))?;
+        crate::userns::become_root().map_err(|e| ("user namespace", e))?;
     }
     unshare_kinds(&rest).map_err(|e| ("unshare", e))?;
     Ok(out)

@@ -16,20 +16,22 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::channel::Channel;
+use crate::channel::ChildChannel;
 use crate::error::SysError;
-use crate::fork::{fork_reporting_child, report_failure, Forked};
-use crate::msg::{PauseConfig, Report};
+use crate::fork::{fork_reporting_child, Forked};
+use crate::msg::{Pause, PauseCommand, PauseConfig, PauseReport};
 use crate::ns::{self, NsKind};
+
+type Chan = ChildChannel<Pause>;
 
 /// Entry point of `podshim pause`; returns the process exit code.
 pub fn run() -> i32 {
-    let mut chan = match Channel::from_inherited() {
+    let mut chan = match Chan::from_inherited() {
         Ok(c) => c,
         Err(_) => return 2,
     };
     if let Err(e) = crate::proc::set_undumpable() {
-        return report_failure(&mut chan, "prctl", &e);
+        return chan.fail("prctl", &e);
     }
     // Signals are taken synchronously from here on.
     let mut set = SigSet::empty();
@@ -46,14 +48,14 @@ pub fn run() -> i32 {
     }
     let forks = match setup(&mut chan) {
         Ok(forks) => forks,
-        Err((stage, e)) => return report_failure(&mut chan, stage, &e),
+        Err((stage, e)) => return chan.fail(stage, &e),
     };
     if forks {
-        if let Forked::Parent(code) = fork_reporting_child(&mut chan, "pause") {
+        if let Forked::Parent(code) = fork_reporting_child(&mut chan) {
             return code;
         }
     }
-    if chan.send(&Report::Ready).is_err() {
+    if chan.report(&PauseReport::Ready).is_err() {
         return 2;
     }
     wait_for_end(&set, chan)
@@ -61,34 +63,30 @@ pub fn run() -> i32 {
 
 /// Enters the namespaces and pins them; true when a pid namespace was
 /// entered or made, so the caller must fork the real pause into it.
-fn setup(chan: &mut Channel) -> Result<bool, (&'static str, SysError)> {
-    let cfg: PauseConfig = chan.recv_config().map_err(|e| ("config", e))?;
+fn setup(chan: &mut Chan) -> Result<bool, (&'static str, SysError)> {
+    let cfg: PauseConfig = chan.config().map_err(|e| ("config", e))?;
     let _ = nix::unistd::chdir("/");
     crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
     crate::cgroup::join_self(&cfg.cgroup).map_err(|e| ("cgroup", e))?;
 
-    for req in &cfg.namespaces {
-        NsKind::parse(&req.kind)
-            .filter(|k| {
-                matches!(
-                    k,
-                    NsKind::Net | NsKind::Ipc | NsKind::Uts | NsKind::Pid | NsKind::User
-                )
-            })
-            .ok_or_else(|| {
-                (
-                    "namespaces",
-                    SysError::spec(
-                        "linux.namespaces",
-                        format!(
-                            "the pause holds only user, net, ipc, uts and pid, not {:?}",
-                            req.kind
-                        ),
-                    ),
-                )
-            })?;
+    if let Some(req) = cfg.namespaces.iter().find(|r| {
+        !matches!(
+            r.kind,
+            NsKind::Net | NsKind::Ipc | NsKind::Uts | NsKind::Pid | NsKind::User
+        )
+    }) {
+        return Err((
+            "namespaces",
+            SysError::spec(
+                "linux.namespaces",
+                format!(
+                    "the pause holds only user, net, ipc, uts and pid, not {}",
+                    req.kind.proc_name()
+                ),
+            ),
+        ));
     }
-    let entered = ns::enter(chan, &cfg.namespaces)?;
+    let entered = ns::enter(&cfg.namespaces, &mut || chan.map_user_ns())?;
     let fresh = &entered.fresh;
     if fresh.contains(&NsKind::Uts) {
         if let Some(h) = &cfg.hostname {
@@ -115,7 +113,7 @@ fn setup(chan: &mut Channel) -> Result<bool, (&'static str, SysError)> {
 /// (the read ends of container log pipes, so those pipes keep a reader if
 /// the shim dies). The shim going away ends the channel, not the pause,
 /// and the descriptors stay held for the next shim to take back.
-fn wait_for_end(set: &SigSet, chan: Channel) -> i32 {
+fn wait_for_end(set: &SigSet, chan: Chan) -> i32 {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     use std::os::fd::AsRawFd;
@@ -151,13 +149,13 @@ fn wait_for_end(set: &SigSet, chan: Channel) -> i32 {
         }
         if chan_ready {
             let Some(c) = chan.as_mut() else { continue };
-            match c.recv_with_fd::<crate::msg::Command>() {
-                Ok(Some((crate::msg::Command::Hold, Some(fd)))) => {
+            match c.recv_with_fd() {
+                Ok(Some((PauseCommand::Hold, Some(fd)))) => {
                     let n = fd.as_raw_fd();
                     held.push(fd);
-                    let _ = c.send(&Report::Held { fd: n });
+                    let _ = c.report(&PauseReport::Held { fd: n });
                 }
-                Ok(Some((crate::msg::Command::Release { fd }, _))) => {
+                Ok(Some((PauseCommand::Release { fd }, _))) => {
                     held.retain(|h| h.as_raw_fd() != fd);
                 }
                 Ok(Some(_)) => {}

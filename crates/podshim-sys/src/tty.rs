@@ -64,10 +64,10 @@ pub fn become_terminal_stdio(slave: OwnedFd) -> Result<(), SysError> {
 
 /// Opens a pty in the current mount namespace, sizes it as the process's
 /// `consoleSize` asks (so the size is right before the process runs), sends
-/// its master to the shim (a [`Report::Terminal`](crate::msg::Report::Terminal)
-/// with the fd) and makes the slave this session leader's terminal and stdio.
-pub fn give_terminal(
-    chan: &mut crate::channel::Channel,
+/// its master to the shim (the conversation's terminal report, with the fd)
+/// and makes the slave this session leader's terminal and stdio.
+pub fn give_terminal<C: crate::msg::GivesTerminal>(
+    chan: &mut crate::channel::ChildChannel<C>,
     process: Option<&oci_spec::runtime::Process>,
 ) -> Result<(), SysError> {
     let pty = open_pty()?;
@@ -78,7 +78,7 @@ pub fn give_terminal(
             set_window_size(pty.master.as_fd(), rows, cols)?;
         }
     }
-    chan.send_with_fd(&crate::msg::Report::Terminal, pty.master.as_fd())?;
+    chan.give_terminal(pty.master.as_fd())?;
     drop(pty.master);
     become_terminal_stdio(pty.slave)
 }

@@ -6,9 +6,7 @@
 
 use oci_spec::runtime::LinuxIdMapping;
 
-use crate::channel::Channel;
 use crate::error::SysError;
-use crate::msg::{Command, Report};
 
 /// `uid_map` / `gid_map` text for OCI mappings: one "inside outside size"
 /// line each.
@@ -34,19 +32,6 @@ pub fn write_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<(), SysError
         })?;
     }
     Ok(())
-}
-
-/// Unshares a user namespace, has the shim map it, and becomes root in it.
-pub fn unshare_mapped(chan: &mut Channel) -> Result<(), SysError> {
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
-        .map_err(|e| SysError::os("unshare", "user", e))?;
-    chan.send(&Report::UserNs)?;
-    match chan.recv::<Command>()? {
-        Some(Command::UserNsMapped) => become_root(),
-        other => Err(SysError::Channel(format!(
-            "expected the user namespace maps, got {other:?}"
-        ))),
-    }
 }
 
 /// Root of the user namespace the process is now in: no supplementary

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use podshim_sys::msg::NsRequest;
+use podshim_sys::ns::NsKind;
 use podshim_types::{annotations as ann, Id};
 
 use crate::error::{Result, ShimError};
@@ -139,7 +140,7 @@ impl Bundle {
     /// The uid_map and gid_map texts for a new user namespace, from
     /// linux.uidMappings and gidMappings (None when the spec makes none).
     pub fn id_maps(&self, plan: &[NsRequest]) -> Result<Option<IdMaps>> {
-        if !plan.iter().any(|r| r.kind == "user" && r.path.is_none()) {
+        if !plan.iter().any(|r| r.is_new(NsKind::User)) {
             return Ok(None);
         }
         let linux = self.spec.linux().as_ref();
@@ -212,40 +213,32 @@ impl Bundle {
         &self,
         pod_pins: Option<&dyn Fn(&str) -> String>,
     ) -> Result<Vec<NsRequest>> {
-        let list = self
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().clone())
-            .unwrap_or_default();
-        let mut out = Vec::new();
-        for ns in &list {
-            let kind = kind_name(ns.typ())?;
+        let mut out: Vec<NsRequest> = Vec::new();
+        for ns in &self.namespaces() {
+            let kind = kind_of(ns.typ())?;
             let path = match ns.path() {
                 Some(p) => Some(p.to_string_lossy().into_owned()),
                 None => match (pod_pins, kind) {
-                    (Some(pin), "net" | "ipc" | "uts") => Some(pin(kind)),
+                    (Some(pin), NsKind::Net | NsKind::Ipc | NsKind::Uts) => {
+                        Some(pin(kind.proc_name()))
+                    }
                     // The pod's user namespace, when it has one.
-                    (Some(pin), "user") => Some(pin(kind)).filter(|p| Path::new(p).exists()),
+                    (Some(pin), NsKind::User) => {
+                        Some(pin(kind.proc_name())).filter(|p| Path::new(p).exists())
+                    }
                     _ => None,
                 },
             };
-            if out.iter().any(|r: &NsRequest| r.kind == kind) {
+            if out.iter().any(|r| r.kind == kind) {
                 return Err(ShimError::InvalidArgument(format!(
-                    "linux.namespaces lists {kind} twice"
+                    "linux.namespaces lists {} twice",
+                    kind.proc_name()
                 )));
             }
-            out.push(NsRequest {
-                kind: kind.to_string(),
-                path,
-            });
+            out.push(NsRequest { kind, path });
         }
-        out.sort_by_key(|r| {
-            podshim_sys::ns::NsKind::parse(&r.kind)
-                .map(|k| k.join_rank())
-                .unwrap_or(9)
-        });
-        if !out.iter().any(|r| r.kind == "mnt" && r.path.is_none()) {
+        out.sort_by_key(|r| r.kind.join_rank());
+        if !out.iter().any(|r| r.is_new(NsKind::Mnt)) {
             return Err(ShimError::InvalidArgument(
                 "linux.namespaces: a container needs a new mount namespace".into(),
             ));
@@ -253,48 +246,36 @@ impl Bundle {
         Ok(out)
     }
 
-    /// The sandbox's net/ipc/uts: joined when the spec gives a path (as
-    /// containerd's CRI does for a netns it made), new otherwise. A pid
-    /// namespace in the sandbox spec (CRI's POD mode, Kubernetes'
-    /// shareProcessNamespace) makes the pause pid 1 of the pod's own.
-    pub fn sandbox_namespaces(&self) -> Result<Vec<NsRequest>> {
-        let list = self
-            .spec
+    fn namespaces(&self) -> Vec<oci_spec::runtime::LinuxNamespace> {
+        self.spec
             .linux()
             .as_ref()
             .and_then(|l| l.namespaces().clone())
-            .unwrap_or_default();
-        let mut out = Vec::new();
-        // A user namespace first: the pod's other namespaces belong to it.
+            .unwrap_or_default()
+    }
+
+    /// The sandbox's net/ipc/uts: joined when the spec gives a path (as
+    /// containerd's CRI does for a netns it made), new otherwise. A pid
+    /// namespace in the sandbox spec (CRI's POD mode, Kubernetes'
+    /// shareProcessNamespace) makes the pause pid 1 of the pod's own. A
+    /// user namespace comes first: the pod's other namespaces belong to it.
+    pub fn sandbox_namespaces(&self) -> Result<Vec<NsRequest>> {
+        let list = self.namespaces();
+        let mut given = Vec::new();
         for ns in &list {
-            if kind_name(ns.typ())? == "user" {
-                out.push(NsRequest {
-                    kind: "user".into(),
-                    path: ns.path().as_ref().map(|p| p.to_string_lossy().into_owned()),
-                });
-            }
-        }
-        for kind in ["net", "ipc", "uts"] {
-            let mut path = None;
-            for ns in &list {
-                if kind_name(ns.typ())? == kind {
-                    path = ns.path().as_ref().map(|p| p.to_string_lossy().into_owned());
-                }
-            }
-            out.push(NsRequest {
-                kind: kind.to_string(),
+            let path = ns.path().as_ref().map(|p| p.to_string_lossy().into_owned());
+            given.push(NsRequest {
+                kind: kind_of(ns.typ())?,
                 path,
             });
         }
-        for ns in &list {
-            if kind_name(ns.typ())? == "pid" {
-                let path = ns.path().as_ref().map(|p| p.to_string_lossy().into_owned());
-                out.push(NsRequest {
-                    kind: "pid".into(),
-                    path,
-                });
-            }
+        let named = |kind: NsKind| given.iter().rev().find(|r| r.kind == kind).cloned();
+        let mut out = Vec::new();
+        out.extend(given.iter().filter(|r| r.kind == NsKind::User).cloned());
+        for kind in [NsKind::Net, NsKind::Ipc, NsKind::Uts] {
+            out.push(named(kind).unwrap_or(NsRequest::new(kind)));
         }
+        out.extend(given.iter().filter(|r| r.kind == NsKind::Pid).cloned());
         Ok(out)
     }
 }
@@ -310,15 +291,15 @@ fn role_of(spec: &Spec) -> Role {
     }
 }
 
-fn kind_name(t: LinuxNamespaceType) -> Result<&'static str> {
+fn kind_of(t: LinuxNamespaceType) -> Result<NsKind> {
     Ok(match t {
-        LinuxNamespaceType::Mount => "mnt",
-        LinuxNamespaceType::Cgroup => "cgroup",
-        LinuxNamespaceType::Uts => "uts",
-        LinuxNamespaceType::Ipc => "ipc",
-        LinuxNamespaceType::User => "user",
-        LinuxNamespaceType::Pid => "pid",
-        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Mount => NsKind::Mnt,
+        LinuxNamespaceType::Cgroup => NsKind::Cgroup,
+        LinuxNamespaceType::Uts => NsKind::Uts,
+        LinuxNamespaceType::Ipc => NsKind::Ipc,
+        LinuxNamespaceType::User => NsKind::User,
+        LinuxNamespaceType::Pid => NsKind::Pid,
+        LinuxNamespaceType::Network => NsKind::Net,
         LinuxNamespaceType::Time => {
             return Err(ShimError::InvalidArgument(
                 "linux.namespaces: time namespaces are not supported".into(),

@@ -78,7 +78,7 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
     // cgroup below it removed. Only for a pod level podshim made.
     if flags.id == pod {
         if let Some((pod_level, _)) = cgroup.as_deref().and_then(|r| r.rsplit_once('/')) {
-            let markers = std::path::Path::new(crate::resources::MARKERS);
+            let markers = std::path::Path::new(crate::cgroup::MARKERS);
             if podshim_sys::cgroup::made_by_us(pod_level, markers) {
                 kill_all(&podshim_sys::cgroup::procs_below(pod_level));
                 for child in podshim_sys::cgroup::children_of(pod_level) {
@@ -158,7 +158,7 @@ fn kill_all(pids: &[i32]) {
 /// Removes a task's cgroup; a process still leaving it gets a moment.
 fn remove_cgroup(rel: &str) {
     let cg = podshim_sys::cgroup::TaskCgroup::open(rel);
-    let markers = std::path::Path::new(crate::resources::MARKERS);
+    let markers = std::path::Path::new(crate::cgroup::MARKERS);
     for _ in 0..50 {
         match cg.remove(markers) {
             Ok(()) => return,

@@ -9,8 +9,8 @@
 
 use oci_spec::runtime::{Hook, Hooks};
 
-use crate::error::{Result, ShimError};
-use crate::pod::Task;
+use crate::child::Child;
+use crate::error::Result;
 
 /// The spec's hooks of one stage (empty when none).
 pub fn of(hooks: &Hooks, stage: &str) -> Vec<Hook> {
@@ -26,42 +26,28 @@ pub fn of(hooks: &Hooks, stage: &str) -> Vec<Hook> {
     list.clone().unwrap_or_default()
 }
 
-/// The state JSON of `task` as a hook sees it now.
-pub fn state(task: &Task, status: &str) -> String {
-    let st = task.st();
-    podshim_sys::hooks::state_json(
-        task.id.as_str(),
-        status,
-        st.record.pid,
-        &st.record.bundle,
-        &st.record.annotations,
-    )
-}
-
 /// Runs the hooks of `stage` in order; the first failure is the error.
 pub async fn run(hooks: &Hooks, stage: &str, state: &str) -> Result<()> {
     for (i, hook) in of(hooks, stage).iter().enumerate() {
         let field = format!("hooks.{stage}[{i}]");
         let started = podshim_sys::hooks::start(hook, state, &field)?;
         // Ours to wait for: the orphan reaper must leave it alone.
-        crate::reaper::track(started.pid);
-        let pidfd = || {
+        let child = Child::from_pidfd(
+            started.pid,
             started
                 .pidfd
                 .try_clone()
-                .map_err(|e| ShimError::Internal(format!("dup pidfd: {e}")))
-        };
+                .map_err(|e| crate::error::ShimError::Internal(format!("dup pidfd: {e}")))?,
+        );
         let waited = match started.timeout {
-            Some(t) => tokio::time::timeout(t, crate::reaper::wait_exit(pidfd()?))
-                .await
-                .ok(),
-            None => Some(crate::reaper::wait_exit(pidfd()?).await),
+            Some(t) => tokio::time::timeout(t, child.wait()).await.ok(),
+            None => Some(child.wait().await),
         };
         let code = match waited {
-            Some(code) => Some(code?),
+            Some(code) => code?,
             None => {
                 started.kill();
-                crate::reaper::wait_exit(pidfd()?).await?;
+                child.wait().await?;
                 None
             }
         };

@@ -2,22 +2,16 @@
 //! (`pause`, `init`, `exec`) before anything else runs, so they start as fresh
 //! single-threaded processes; everything else is the shim v2 command line.
 
-mod attach;
 mod bundle;
-mod children;
-mod crilog;
+mod cgroup;
+mod child;
 mod delete;
 mod error;
-mod exec;
 mod fault;
 mod flags;
 mod hooks;
-mod io;
-mod metrics;
 mod pod;
 mod publish;
-mod reaper;
-mod resources;
 mod serve;
 mod service;
 mod start;

@@ -82,7 +82,7 @@ async fn serve(flags: &Flags, pod_id: Id, listener: std::os::fd::OwnedFd) -> any
         }
         None => pod.write_record()?,
     }
-    crate::reaper::spawn_orphan_reaper()?;
+    crate::child::spawn_orphan_reaper()?;
 
     let listener = std::os::unix::net::UnixListener::from(listener);
     listener.set_nonblocking(true)?;

@@ -1,5 +1,6 @@
 //! containerd's Task service (shim v2, `containerd.task.v2.Task`) over
-//! ttrpc: each method checks its request and hands it to the [`Pod`].
+//! ttrpc: protobuf in and out, each method handed to the [`Pod`] with the
+//! process its request names; no lifecycle logic lives here.
 //! Methods not built yet answer UNIMPLEMENTED with a message saying so.
 
 use std::sync::Arc;
@@ -73,11 +74,7 @@ impl Task for TaskService {
 
     async fn start(&self, _ctx: &TtrpcContext, req: api::StartRequest) -> R<api::StartResponse> {
         tracing::debug!(pod = %self.pod.id, request = "start", "{req:?}");
-        let pid = if req.exec_id.is_empty() {
-            self.pod.start(&req.id).await?
-        } else {
-            self.pod.exec_start(&req.id, &req.exec_id).await?
-        };
+        let pid = self.pod.start(&req.id, &req.exec_id).await?;
         Ok(api::StartResponse {
             pid: pid as u32,
             ..Default::default()
@@ -86,47 +83,32 @@ impl Task for TaskService {
 
     async fn state(&self, _ctx: &TtrpcContext, req: api::StateRequest) -> R<api::StateResponse> {
         tracing::debug!(pod = %self.pod.id, request = "state", "{req:?}");
-        if !req.exec_id.is_empty() {
-            let (exec, status, pid, exit) = self.pod.exec_view(&req.id, &req.exec_id)?;
-            return Ok(api::StateResponse {
-                id: req.id,
-                exec_id: req.exec_id,
-                pid: pid.max(0) as u32,
-                status: EnumOrUnknown::new(status_of(status)),
-                stdin: exec.stdio[0].clone(),
-                stdout: exec.stdio[1].clone(),
-                stderr: exec.stdio[2].clone(),
-                terminal: exec.terminal,
-                exit_status: exit.map(|e| e.code as u32).unwrap_or(0),
-                exited_at: exit.map(|e| timestamp(e.at)).into(),
-                ..Default::default()
-            });
-        }
-        let task = self.pod.task(&req.id)?;
-        let terminal = task.terminal;
-        let view = task.view();
-        let r = view.record;
+        let v = self.pod.process(&req.id, &req.exec_id)?.view();
+        let bundle = if req.exec_id.is_empty() {
+            self.pod.bundle_of(&req.id)
+        } else {
+            String::new()
+        };
+        let [stdin, stdout, stderr] = v.stdio;
         Ok(api::StateResponse {
-            id: r.id,
-            bundle: r.bundle,
-            pid: r.pid.max(0) as u32,
-            status: EnumOrUnknown::new(status_of(r.status)),
-            stdout: r.stdout,
-            stderr: r.stderr,
-            terminal,
-            exit_status: view.exit.map(|e| e.code as u32).unwrap_or(0),
-            exited_at: view.exit.map(|e| timestamp(e.at)).into(),
+            id: req.id,
+            bundle,
+            exec_id: req.exec_id,
+            pid: v.pid.max(0) as u32,
+            status: EnumOrUnknown::new(status_of(v.status)),
+            stdin,
+            stdout,
+            stderr,
+            terminal: v.terminal,
+            exit_status: v.exit.map(|e| e.code as u32).unwrap_or(0),
+            exited_at: v.exit.map(|e| timestamp(e.at)).into(),
             ..Default::default()
         })
     }
 
     async fn wait(&self, _ctx: &TtrpcContext, req: api::WaitRequest) -> R<api::WaitResponse> {
         tracing::debug!(pod = %self.pod.id, request = "wait", "{req:?}");
-        let exit = if req.exec_id.is_empty() {
-            self.pod.task(&req.id)?.wait().await
-        } else {
-            self.pod.exec_wait(&req.id, &req.exec_id).await?
-        };
+        let exit = self.pod.process(&req.id, &req.exec_id)?.wait().await;
         Ok(api::WaitResponse {
             exit_status: exit.code as u32,
             exited_at: MessageField::some(timestamp(exit.at)),
@@ -136,22 +118,13 @@ impl Task for TaskService {
 
     async fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> R<Empty> {
         tracing::debug!(pod = %self.pod.id, request = "kill", "{req:?}");
-        if req.exec_id.is_empty() {
-            self.pod.kill(&req.id, req.signal, req.all)?;
-        } else {
-            let sig = crate::pod::signal_number(req.signal)?;
-            self.pod.exec_kill(&req.id, &req.exec_id, sig)?;
-        }
+        self.pod.kill(&req.id, &req.exec_id, req.signal, req.all)?;
         Ok(Empty::new())
     }
 
     async fn delete(&self, _ctx: &TtrpcContext, req: api::DeleteRequest) -> R<api::DeleteResponse> {
         tracing::debug!(pod = %self.pod.id, request = "delete", "{req:?}");
-        let (pid, exit) = if req.exec_id.is_empty() {
-            self.pod.delete(&req.id).await?
-        } else {
-            self.pod.exec_delete(&req.id, &req.exec_id).await?
-        };
+        let (pid, exit) = self.pod.delete(&req.id, &req.exec_id).await?;
         Ok(api::DeleteResponse {
             pid: pid.max(0) as u32,
             exit_status: exit.code as u32,
@@ -182,11 +155,7 @@ impl Task for TaskService {
         _ctx: &TtrpcContext,
         req: api::ConnectRequest,
     ) -> R<api::ConnectResponse> {
-        let task_pid = self
-            .pod
-            .task(&req.id)
-            .map(|t| t.view().record.pid)
-            .unwrap_or(0);
+        let task_pid = self.pod.process(&req.id, "").map(|p| p.pid()).unwrap_or(0);
         Ok(api::ConnectResponse {
             shim_pid: std::process::id(),
             task_pid: task_pid.max(0) as u32,
@@ -220,14 +189,15 @@ impl Task for TaskService {
     async fn resize_pty(&self, _ctx: &TtrpcContext, req: api::ResizePtyRequest) -> R<Empty> {
         tracing::debug!(pod = %self.pod.id, request = "resize_pty", "{req:?}");
         self.pod
-            .resize_pty(&req.id, &req.exec_id, req.width, req.height)?;
+            .process(&req.id, &req.exec_id)?
+            .resize(req.width, req.height)?;
         Ok(Empty::new())
     }
 
     async fn close_io(&self, _ctx: &TtrpcContext, req: api::CloseIORequest) -> R<Empty> {
         tracing::debug!(pod = %self.pod.id, request = "close_io", "{req:?}");
         if req.stdin {
-            self.pod.close_io(&req.id, &req.exec_id)?;
+            self.pod.process(&req.id, &req.exec_id)?.close_stdin();
         }
         Ok(Empty::new())
     }
@@ -241,7 +211,7 @@ impl Task for TaskService {
             .unwrap_or_default();
         if req
             .annotations
-            .contains_key(crate::crilog::REOPEN_ANNOTATION)
+            .contains_key(crate::stdio::crilog::REOPEN_ANNOTATION)
         {
             self.pod.reopen_log(&req.id)?;
             if value.is_empty() {

@@ -87,7 +87,7 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
         .with_context(|| format!("open {}", paths.shim_log().display()))?;
     let dir = paths.dir().to_string_lossy().into_owned();
     let spawned = spawn::spawn(Reexec {
-        exe: crate::children::SELF_EXE,
+        exe: crate::child::SELF_EXE,
         arg0: "podshim",
         args: flags.to_args("serve"),
         stdio: ChildStdio {

@@ -1,6 +1,6 @@
 //! A task's cgroup as the shim drives it: made and limited at create,
 //! watched for OOM kills, changed by Update, frozen by Pause, and removed
-//! at delete. Stats are read in [`crate::metrics`].
+//! at delete. Stats are read in [`metrics`].
 //!
 //! Where it lives: the spec's linux.cgroupsPath when given (cgroupfs form,
 //! as containerd and its CRI pass it); otherwise
@@ -8,10 +8,13 @@
 //! `$PODSHIM_CGROUP_PARENT` or `podshim`, so a pod's tasks share one pod
 //! cgroup.
 
+pub mod metrics;
+
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use oci_spec::runtime::{LinuxResources, Spec};
 use podshim_sys::cgroup::{self, oom, TaskCgroup};
@@ -50,6 +53,8 @@ pub struct TaskResources {
     markers: PathBuf,
     /// OOM kills already published.
     oom_told: AtomicU64,
+    /// When OOM kills were last published.
+    last_oom: Mutex<Option<Instant>>,
     oom_watch: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -84,6 +89,7 @@ impl TaskResources {
             cg,
             markers,
             oom_told: AtomicU64::new(0),
+            last_oom: Mutex::new(None),
             oom_watch: Mutex::new(None),
         };
         if let Err(e) = applied {
@@ -99,6 +105,7 @@ impl TaskResources {
             cg: TaskCgroup::open(rel),
             markers,
             oom_told: AtomicU64::new(0),
+            last_oom: Mutex::new(None),
             oom_watch: Mutex::new(None),
         }
     }
@@ -121,20 +128,32 @@ impl TaskResources {
     }
 
     /// OOM kills the kernel counted that were not published yet; marks them
-    /// published.
+    /// published (and when).
     pub fn untold_oom_kills(&self) -> u64 {
         let Some(now) = self.cg.oom_kills() else {
             return 0;
         };
         let before = self.oom_told.fetch_max(now, Ordering::SeqCst);
-        now.saturating_sub(before)
+        let untold = now.saturating_sub(before);
+        if untold > 0 {
+            *self.last_oom.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        }
+        untold
+    }
+
+    /// True when OOM kills were published less than `within` ago.
+    pub fn oom_since(&self, within: Duration) -> bool {
+        self.last_oom
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|t| t.elapsed() < within)
     }
 
     /// The v1 OOM eventfd, when the host has one.
     pub fn oom_eventfd(&self) -> Result<Option<AsyncFd<OwnedFd>>> {
         match oom::v1_eventfd(&self.cg)? {
             // An OwnedFd moved in cannot be closed while registered; see
-            // reaper::wait_exit for why the deprecated constructor is used.
+            // child::Child::wait for why the deprecated constructor is used.
             #[allow(deprecated)]
             Some(fd) => Ok(Some(AsyncFd::new(fd).map_err(|e| {
                 ShimError::Internal(format!("watch oom of {}: {e}", self.cg.path()))

@@ -29,13 +29,7 @@ use crate::error::{Result, ShimError};
 const CLIENT_QUEUE: usize = 64;
 /// How long one write to a client may wait for it to read.
 const STALLED_CLIENT: std::time::Duration = std::time::Duration::from_secs(10);
-/// Largest frame a client may send.
-const MAX_INPUT_FRAME: usize = 64 * 1024;
-
-pub const STREAM_EXIT: u8 = 0;
-pub const STREAM_STDOUT: u8 = 1;
-pub const STREAM_STDERR: u8 = 2;
-const INPUT_DATA: u8 = 1;
+use podshim_types::attach::{self as wire, FRAME_EXIT, FRAME_INPUT, MAX_INPUT_FRAME};
 
 /// One output frame: kind and bytes.
 type Frame = (u8, Vec<u8>);
@@ -75,7 +69,7 @@ impl Hub {
     pub fn end(&self) {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         for c in clients.drain(..) {
-            let _ = c.try_send((STREAM_EXIT, Vec::new()));
+            let _ = c.try_send((FRAME_EXIT, Vec::new()));
         }
         self.ended.send_replace(true);
     }
@@ -133,7 +127,7 @@ fn serve_client(hub: &Arc<Hub>, stream: UnixStream) {
         let mut header = [0u8; 5];
         let mut payload = Vec::new();
         while rd.read_exact(&mut header).await.is_ok() {
-            let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+            let (kind, len) = wire::parse_header(header);
             if len > MAX_INPUT_FRAME {
                 return;
             }
@@ -141,8 +135,8 @@ fn serve_client(hub: &Arc<Hub>, stream: UnixStream) {
             if rd.read_exact(&mut payload).await.is_err() {
                 return;
             }
-            if let (Some(m), INPUT_DATA) = (&master, header[0]) {
-                if crate::io::write_all(m, &payload).await.is_err() {
+            if let (Some(m), FRAME_INPUT) = (&master, kind) {
+                if super::fd::write_all(m, &payload).await.is_err() {
                     return;
                 }
             }
@@ -151,12 +145,11 @@ fn serve_client(hub: &Arc<Hub>, stream: UnixStream) {
     tokio::spawn(async move {
         while let Some((kind, data)) = output.recv().await {
             let mut frame = Vec::with_capacity(5 + data.len());
-            frame.push(kind);
-            frame.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            frame.extend_from_slice(&wire::header(kind, data.len()));
             frame.extend_from_slice(&data);
             // A client that takes no output for this long is let go.
             let sent = tokio::time::timeout(STALLED_CLIENT, wr.write_all(&frame)).await;
-            if !matches!(sent, Ok(Ok(()))) || kind == STREAM_EXIT {
+            if !matches!(sent, Ok(Ok(()))) || kind == FRAME_EXIT {
                 break;
             }
         }

@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use tokio::io::unix::AsyncFd;
 use tokio::task::JoinHandle;
 
-use crate::attach::{Hub, STREAM_STDERR};
+use podshim_types::attach::FRAME_STDERR;
+
+use super::attach::Hub;
 use crate::error::{Result, ShimError};
 
 /// Update annotation that makes the shim reopen a task's log file.
@@ -190,7 +192,7 @@ pub fn spawn_copier(
 ) -> JoinHandle<()> {
     let mut tasks = Vec::new();
     for (afd, stream) in sources {
-        let name = if stream == STREAM_STDERR {
+        let name = if stream == FRAME_STDERR {
             "stderr"
         } else {
             "stdout"
@@ -210,7 +212,7 @@ pub fn spawn_copier(
             // A terminal master reads EIO once the last holder of its
             // slave side is gone: the end of its output.
             loop {
-                match crate::io::read(&afd, &mut buf).await {
+                match super::fd::read(&afd, &mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         lines.feed(&buf[..n], &mut |full, t| ready.push((full, t.to_vec())));

@@ -1,56 +1,49 @@
-//! Opening the stdio a Create or Exec names: a FIFO path (containerd's
-//! default), a regular file, `file://PATH`. FIFOs are opened so that the
-//! shim never blocks on a missing peer.
+//! Opening the stdio a Create or Exec names for the process: a FIFO
+//! (containerd's default), a regular file, a CRI log's pipes, a logging
+//! binary. FIFOs are opened so that the shim never blocks on a missing peer.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-
-use crate::io::IoHandle;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use podshim_sys::spawn::ChildStdio;
+use podshim_types::attach::{FRAME_STDERR, FRAME_STDOUT};
 
+use super::copy::IoHandle;
+use super::{is_fifo, Stdio, Target};
 use crate::error::{Result, ShimError};
 
 /// Opens stdin, stdout and stderr for a process without a terminal.
-/// Empty means /dev/null. stdout and stderr go to the process directly; a
+/// None means /dev/null. stdout and stderr go to the process directly; a
 /// stdin FIFO is fed through a pipe by the shim, so CloseIO can end it.
 ///
 /// `binary://PATH?k=v` (containerd's logging binaries) starts PATH with the
 /// process's stdout and stderr readable on fds 3 and 4, and waits until it
 /// closes fd 5 to say it is ready.
-pub async fn open(
-    stdin: &str,
-    stdout: &str,
-    stderr: &str,
-    who: &Owner<'_>,
-) -> Result<(ChildStdio, IoHandle)> {
-    let (stdin, mut handle) = open_in(stdin)?;
-    let (stdout, stderr) = if stdout.starts_with("cri-log://") {
-        if stderr != stdout {
-            return Err(ShimError::InvalidArgument(format!(
-                "stdio {stdout:?}: a cri-log:// stdout needs the same stderr, not {stderr:?}"
-            )));
+pub async fn open(stdio: &Stdio, who: &Owner<'_>) -> Result<(ChildStdio, IoHandle)> {
+    let (stdin, mut handle) = open_in(&stdio.stdin)?;
+    let (stdout, stderr) = match &stdio.stdout {
+        Target::CriLog(uri) => {
+            let log = super::crilog::CriLog::from_uri(uri)?;
+            let pipe = || {
+                nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                    .map_err(|e| ShimError::Internal(format!("pipe: {e}")))
+            };
+            let (out_r, out_w) = pipe()?;
+            let (err_r, err_w) = pipe()?;
+            let sources = vec![
+                (super::fd::async_fd(out_r)?, FRAME_STDOUT),
+                (super::fd::async_fd(err_r)?, FRAME_STDERR),
+            ];
+            handle.log_output(log, sources);
+            (Some(out_w), Some(err_w))
         }
-        let log = crate::crilog::CriLog::from_uri(stdout)?;
-        let pipe = || {
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-                .map_err(|e| ShimError::Internal(format!("pipe: {e}")))
-        };
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
-        let sources = vec![
-            (crate::io::async_fd(out_r)?, crate::attach::STREAM_STDOUT),
-            (crate::io::async_fd(err_r)?, crate::attach::STREAM_STDERR),
-        ];
-        handle.log_output(log, sources);
-        (Some(out_w), Some(err_w))
-    } else if stdout.starts_with("binary://") {
-        let (o, e) = binary_logger(stdout, who).await?;
-        (Some(o), Some(e))
-    } else {
-        (open_out(stdout)?, open_out(stderr)?)
+        Target::Binary(uri) => {
+            let (o, e) = binary_logger(uri, who).await?;
+            (Some(o), Some(e))
+        }
+        out => (open_out(out)?, open_out(&stdio.stderr)?),
     };
     Ok((
         ChildStdio {
@@ -159,51 +152,22 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn open_in(uri: &str) -> Result<(Option<OwnedFd>, IoHandle)> {
-    if uri.is_empty() {
+fn open_in(target: &Target) -> Result<(Option<OwnedFd>, IoHandle)> {
+    let Some(path) = target.path() else {
         return Ok((None, IoHandle::default()));
-    }
-    let path = local_path(uri)?;
+    };
     if is_fifo(path) {
-        let (fd, handle) = crate::io::stdin_pipe(&path.to_string_lossy())?;
+        let (fd, handle) = super::copy::stdin_pipe(path)?;
         return Ok((Some(fd), handle));
     }
     let f = File::open(path).map_err(|e| io_err("stdin", path, e))?;
     Ok((Some(f.into()), IoHandle::default()))
 }
 
-/// Checks that the paths a terminal process will be connected to are
-/// usable, before anything is started.
-pub fn check_terminal(stdin: &str, stdout: &str, stderr: &str) -> Result<()> {
-    if stdout.starts_with("cri-log://") {
-        // The shim logs the terminal and serves attach; stderr is the same
-        // stream on a terminal.
-        if !stderr.is_empty() && stderr != stdout {
-            return Err(ShimError::InvalidArgument(format!(
-                "stdio {stdout:?}: a cri-log:// stdout needs the same stderr, not {stderr:?}"
-            )));
-        }
-        return check_terminal(stdin, "", "");
-    }
-    for uri in [stdin, stdout, stderr] {
-        if uri.is_empty() {
-            continue;
-        }
-        let path = local_path(uri)?;
-        if !is_fifo(path) {
-            return Err(ShimError::InvalidArgument(format!(
-                "stdio {uri}: a terminal needs FIFOs"
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn open_out(uri: &str) -> Result<Option<OwnedFd>> {
-    if uri.is_empty() {
+fn open_out(target: &Target) -> Result<Option<OwnedFd>> {
+    let Some(path) = target.path() else {
         return Ok(None);
-    }
-    let path = local_path(uri)?;
+    };
     let f = if is_fifo(path) {
         // Read-write never blocks and never fails for want of a reader.
         OpenOptions::new()
@@ -223,29 +187,6 @@ fn open_out(uri: &str) -> Result<Option<OwnedFd>> {
             .map_err(|e| io_err("stdout/stderr", path, e))?
     };
     Ok(Some(f.into()))
-}
-
-fn local_path(uri: &str) -> Result<&Path> {
-    if let Some(p) = uri.strip_prefix("file://") {
-        return Ok(Path::new(p));
-    }
-    if uri.starts_with("binary://") {
-        return Err(ShimError::InvalidArgument(format!(
-            "stdio {uri:?}: binary:// is for stdout and stderr only"
-        )));
-    }
-    if let Some((scheme, _)) = uri.split_once("://") {
-        return Err(ShimError::InvalidArgument(format!(
-            "stdio {uri:?}: unknown scheme {scheme:?}"
-        )));
-    }
-    Ok(Path::new(uri))
-}
-
-fn is_fifo(path: &Path) -> bool {
-    std::fs::metadata(path)
-        .map(|m| m.file_type().is_fifo())
-        .unwrap_or(false)
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> ShimError {

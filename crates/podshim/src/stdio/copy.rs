@@ -3,7 +3,7 @@
 //! end of file) and the terminal (the pty master, both ways). All
 //! non-blocking; a slow or absent reader never blocks the shim.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,7 +13,12 @@ use tokio::net::unix::pipe;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::attach::{Hub, STREAM_STDOUT};
+use podshim_types::attach::FRAME_STDOUT;
+
+use super::attach::Hub;
+use super::crilog::CriLog;
+use super::fd::{async_fd, read, write_all};
+use super::{Stdio, Target};
 use crate::error::{Result, ShimError};
 
 /// What keeps a process's copied stdio going.
@@ -27,7 +32,7 @@ pub struct IoHandle {
     /// whose stdin ends at once closes it while Start is still running).
     stdin_closed: bool,
     /// The CRI log the output goes to, for reopen requests.
-    log: Option<Arc<std::sync::Mutex<crate::crilog::CriLog>>>,
+    log: Option<Arc<std::sync::Mutex<CriLog>>>,
     /// The clients attached to the logged output.
     hub: Option<Arc<Hub>>,
     /// Duplicates of the log pipes' read ends (stdout, stderr), for the
@@ -54,18 +59,14 @@ impl IoHandle {
 
     /// Output copied into a CRI log, and to attached clients, from
     /// `sources` (stream, fd).
-    pub fn log_output(
-        &mut self,
-        log: crate::crilog::CriLog,
-        sources: Vec<(Arc<AsyncFd<OwnedFd>>, u8)>,
-    ) {
+    pub fn log_output(&mut self, log: CriLog, sources: Vec<(Arc<AsyncFd<OwnedFd>>, u8)>) {
         self.parkable = sources
             .iter()
             .filter_map(|(fd, _)| fd.get_ref().try_clone().ok())
             .collect();
         let log = Arc::new(std::sync::Mutex::new(log));
         let hub = Hub::new();
-        self.output = Some(crate::crilog::spawn_copier(
+        self.output = Some(super::crilog::spawn_copier(
             log.clone(),
             sources,
             hub.clone(),
@@ -122,21 +123,21 @@ pub async fn drain(output: Option<JoinHandle<()>>) {
     }
 }
 
-fn fifo_err(path: &str, e: std::io::Error) -> ShimError {
-    ShimError::InvalidArgument(format!("stdio {path}: {e}"))
+fn fifo_err(path: &Path, e: std::io::Error) -> ShimError {
+    ShimError::InvalidArgument(format!("stdio {}: {e}", path.display()))
 }
 
 /// Opens a stdin FIFO read-write: the open never blocks, and the shim never
 /// sees end of file before CloseIO says so.
-fn open_stdin_fifo(path: &str) -> Result<pipe::Receiver> {
+fn open_stdin_fifo(path: &Path) -> Result<pipe::Receiver> {
     pipe::OpenOptions::new()
         .read_write(true)
-        .open_receiver(Path::new(path))
+        .open_receiver(path)
         .map_err(|e| fifo_err(path, e))
 }
 
 /// Feeds a stdin FIFO into a pipe whose read end the process gets.
-pub fn stdin_pipe(path: &str) -> Result<(OwnedFd, IoHandle)> {
+pub fn stdin_pipe(path: &Path) -> Result<(OwnedFd, IoHandle)> {
     let mut fifo = open_stdin_fifo(path)?;
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| ShimError::Internal(format!("pipe: {e}")))?;
@@ -169,34 +170,23 @@ pub fn stdin_pipe(path: &str) -> Result<(OwnedFd, IoHandle)> {
     ))
 }
 
-/// A non-blocking fd registered with the runtime.
-pub fn async_fd(fd: OwnedFd) -> Result<Arc<AsyncFd<OwnedFd>>> {
-    podshim_sys::tty::set_nonblocking(fd.as_fd())?;
-    // The safe constructor is deprecated because a borrowed raw fd could be
-    // closed while registered; an OwnedFd moved in cannot be.
-    #[allow(deprecated)]
-    let fd =
-        AsyncFd::new(fd).map_err(|e| ShimError::Internal(format!("poll registration: {e}")))?;
-    Ok(Arc::new(fd))
-}
-
 /// Connects a terminal master to the supervisor's stdio: a stdin FIFO ->
 /// master, master -> a stdout FIFO or, for `cri-log://`, the CRI log (as
 /// stdout) and the attached clients, who can also type into it.
-pub fn terminal(master: OwnedFd, stdin: &str, stdout: &str) -> Result<IoHandle> {
+pub fn terminal(master: OwnedFd, stdio: &Stdio) -> Result<IoHandle> {
     let master = async_fd(master)?;
     let mut handle = IoHandle {
         master: Some(master.clone()),
         ..Default::default()
     };
-    if stdout.starts_with("cri-log://") {
-        let log = crate::crilog::CriLog::from_uri(stdout)?;
-        handle.log_output(log, vec![(master.clone(), STREAM_STDOUT)]);
+    if let Target::CriLog(uri) = &stdio.stdout {
+        let log = CriLog::from_uri(uri)?;
+        handle.log_output(log, vec![(master.clone(), FRAME_STDOUT)]);
         if let Some(hub) = &handle.hub {
             hub.set_terminal(master.clone());
         }
     }
-    if !stdin.is_empty() {
+    if let Some(stdin) = stdio.stdin.path() {
         let mut fifo = open_stdin_fifo(stdin)?;
         let (stop_tx, mut stop) = oneshot::channel::<()>();
         handle.stdin = Some(stop_tx);
@@ -219,10 +209,10 @@ pub fn terminal(master: OwnedFd, stdin: &str, stdout: &str) -> Result<IoHandle> 
             }
         });
     }
-    if !stdout.is_empty() && handle.output.is_none() {
+    if let (Some(stdout), None) = (stdio.stdout.path(), &handle.output) {
         let mut out = pipe::OpenOptions::new()
             .read_write(true)
-            .open_sender(Path::new(stdout))
+            .open_sender(stdout)
             .map_err(|e| fifo_err(stdout, e))?;
         let m = master;
         handle.output = Some(tokio::spawn(async move {
@@ -236,30 +226,4 @@ pub fn terminal(master: OwnedFd, stdin: &str, stdout: &str) -> Result<IoHandle> 
         }));
     }
     Ok(handle)
-}
-
-pub(crate) async fn read(fd: &AsyncFd<OwnedFd>, buf: &mut [u8]) -> std::io::Result<usize> {
-    loop {
-        let mut guard = fd.readable().await?;
-        match guard.try_io(|inner| {
-            nix::unistd::read(inner.get_ref().as_raw_fd(), buf).map_err(std::io::Error::from)
-        }) {
-            Ok(r) => return r,
-            Err(_would_block) => continue,
-        }
-    }
-}
-
-pub(crate) async fn write_all(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> std::io::Result<()> {
-    while !data.is_empty() {
-        let mut guard = fd.writable().await?;
-        match guard
-            .try_io(|inner| nix::unistd::write(inner.get_ref(), data).map_err(std::io::Error::from))
-        {
-            Ok(Ok(n)) => data = &data[n..],
-            Ok(Err(e)) => return Err(e),
-            Err(_would_block) => continue,
-        }
-    }
-    Ok(())
 }

@@ -1,0 +1,262 @@
+//! Creating and starting a container: the namespace plan (the pod's pins
+//! for a member), the task built whole, `podshim init` driven through its
+//! handshake to Ready (hooks, terminal, user namespace maps on the way),
+//! the log pipes parked with the pause; Start sends `Start` and takes end
+//! of file as executed.
+
+use std::sync::Arc;
+
+use podshim_sys::msg::{InitConfig, NsRequest, RootfsMount};
+use podshim_sys::ns::NsKind;
+use podshim_sys::proc;
+use podshim_types::{Id, PodStatus, TaskStatus, Verb};
+
+use super::exit::Whose;
+use super::process::Process;
+use super::task::Task;
+use super::Pod;
+use crate::bundle::{Bundle, Role};
+use crate::cgroup::TaskResources;
+use crate::child::init::{InitHandshake, InitStep};
+use crate::child::{self, Child};
+use crate::error::{Result, ShimError};
+use crate::publish::Happened;
+use crate::stdio::{IoHandle, Stdio};
+
+impl Pod {
+    pub(super) async fn create_container(
+        self: &Arc<Self>,
+        id: Id,
+        bundle: Bundle,
+        role: Role,
+        stdio: Stdio,
+        rootfs: &[RootfsMount],
+    ) -> Result<i32> {
+        let pins = |kind: &str| self.paths.ns_pin(kind).to_string_lossy().into_owned();
+        let plan = match &role {
+            Role::Member { sandbox } => {
+                if sandbox != self.id.as_str() || self.sandbox().is_none() {
+                    return Err(ShimError::NotFound(format!(
+                        "sandbox {sandbox} of container {id} not found (this shim serves pod {})",
+                        self.id
+                    )));
+                }
+                if self.record().status != PodStatus::Ready {
+                    return Err(ShimError::FailedPrecondition(format!(
+                        "pod {} is stopped",
+                        self.id
+                    )));
+                }
+                bundle.namespace_plan(Some(&pins))?
+            }
+            _ => bundle.namespace_plan(None)?,
+        };
+        bundle.check_container()?;
+        let reservation = self.reserve(&id)?;
+        let what = format!("create {id}");
+        let rel = crate::cgroup::path_for(&bundle.spec, &self.namespace, &self.id, &id)?;
+        let dir = self.paths.container_dir(&id);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ShimError::Internal(format!("{}: {e}", dir.display())))?;
+        let res = match TaskResources::create(&rel, crate::cgroup::MARKERS.into(), &bundle.spec) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e.context(&what));
+            }
+        };
+        let own_pid_ns = plan.iter().any(|r| r.is_new(NsKind::Pid));
+        let terminal = stdio.terminal;
+        let init = Process::task(&id, terminal, stdio.uris.clone());
+        let task = Arc::new(Task::new(
+            id.clone(),
+            &self.id,
+            &bundle,
+            own_pid_ns,
+            init,
+            res,
+            rel,
+        ));
+        let _g = task.init.lifecycle.lock().await;
+        let made = async {
+            self.persist(&task)?;
+            self.start_init(&task, &bundle, plan, &stdio, rootfs).await
+        }
+        .await;
+        let pid1 = match made {
+            Ok(pid1) => pid1,
+            Err(e) => {
+                if let Some(r) = &task.resources {
+                    if let Err(e) = r.remove() {
+                        tracing::error!("remove cgroup: {e}");
+                    }
+                }
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e.context(&what));
+            }
+        };
+        let pid = pid1.pid();
+        self.registry().tasks.insert(id.to_string(), task.clone());
+        drop(reservation);
+        self.watch(Whose::Init(task.clone()), pid1);
+        self.watch_oom(task.resources.as_ref(), id.as_str());
+        self.emit(
+            id.as_str(),
+            Happened::Create {
+                bundle: bundle.dir.to_string_lossy().into_owned(),
+                pid,
+                stdin: stdio.uris[0].clone(),
+                stdout: stdio.uris[1].clone(),
+                stderr: stdio.uris[2].clone(),
+            },
+        );
+        tracing::info!(pid, "container created");
+        Ok(pid)
+    }
+
+    /// Runs `podshim init` through to the container's pid 1 being ready.
+    /// On failure nothing of it is left running.
+    async fn start_init(
+        &self,
+        task: &Arc<Task>,
+        bundle: &Bundle,
+        namespaces: Vec<NsRequest>,
+        stdio: &Stdio,
+        rootfs: &[RootfsMount],
+    ) -> Result<Child> {
+        let terminal = task.init.terminal;
+        let (child_stdio, mut io) = if terminal {
+            (Default::default(), IoHandle::default())
+        } else {
+            let who = crate::stdio::Owner {
+                container: task.id.as_str(),
+                namespace: self.namespace.as_str(),
+            };
+            crate::stdio::open(stdio, &who).await?
+        };
+        let maps = bundle.id_maps(&namespaces)?;
+        let cfg = InitConfig {
+            container: task.id.to_string(),
+            bundle: bundle.dir.to_string_lossy().into_owned(),
+            spec: bundle.spec.clone(),
+            namespaces,
+            terminal,
+            rootfs_mounts: rootfs.to_vec(),
+            cgroup: task
+                .resources
+                .as_ref()
+                .map(|r| r.join_dirs())
+                .unwrap_or_default(),
+        };
+        let (first, chan) = child::spawn("init", &["--container", task.id.as_str()], child_stdio)?;
+        let mut first = Some(first);
+        let mut pid1: Option<Child> = None;
+        let handshake = async {
+            let mut hs = InitHandshake::begin(chan, &cfg).await?;
+            loop {
+                let step = match hs.next().await {
+                    Ok(step) => step,
+                    Err(e) => return Err(ended(e, &mut first, &mut pid1).await),
+                };
+                match step {
+                    InitStep::MapUserNs => {
+                        let first_pid = first.as_ref().map(Child::pid).unwrap_or(0);
+                        child::map_user_ns(first_pid, maps.as_ref())?;
+                        hs.mapped().await?;
+                    }
+                    InitStep::Forked(pid) => {
+                        // Ours before its parent exits, so nothing else
+                        // reaps it; on disk before anything can crash.
+                        let adopted = Child::adopt(pid)?;
+                        let stamp = proc::stamp(pid)?;
+                        pid1 = Some(adopted);
+                        if let Some(f) = first.take() {
+                            let _ = f.wait().await;
+                        }
+                        task.init.set_pid(pid, stamp.start_time);
+                        self.persist(task)?;
+                    }
+                    InitStep::CreateRuntime => {
+                        // Namespaces made, nothing mounted: the runtime
+                        // namespace hooks see the container's pid.
+                        let state = task.hook_state("creating");
+                        crate::hooks::run(&task.hooks, "prestart", &state).await?;
+                        crate::hooks::run(&task.hooks, "createRuntime", &state).await?;
+                        hs.resume(state).await?;
+                    }
+                    InitStep::Terminal(master) => io = crate::stdio::copy::terminal(master, stdio)?,
+                    InitStep::Ready => {
+                        crate::fault::point("create-container");
+                        return Ok(hs);
+                    }
+                }
+            }
+        }
+        .await;
+        let hs = match handshake {
+            Ok(hs) => hs,
+            Err(e) => {
+                for c in [first, pid1].into_iter().flatten() {
+                    c.kill_and_wait().await;
+                }
+                io.close_stdin();
+                return Err(e);
+            }
+        };
+        let pid1 = pid1.ok_or_else(|| ShimError::Internal("container init: no pid 1".into()))?;
+        let hub = io.hub();
+        let parked = self.park(io.take_parkable()).await;
+        task.init.set_alive(TaskStatus::Created, pid1.signaller()?);
+        task.init.st().io.attach(io);
+        *task.parked() = parked;
+        task.set_start(hs);
+        if let Err(e) = self.persist(task) {
+            pid1.kill_and_wait().await;
+            return Err(e);
+        }
+        if let Some(hub) = hub {
+            // Attach is a convenience: a container runs without it.
+            let path = self.paths.container_attach(&task.id);
+            if let Err(e) = crate::stdio::attach::listen(hub, path) {
+                tracing::warn!("{e}");
+            }
+        }
+        Ok(pid1)
+    }
+
+    /// Start of a container: its pid 1 executes the process.
+    pub(super) async fn start_container(&self, task: &Arc<Task>) -> Result<i32> {
+        let _g = task.init.lifecycle.lock().await;
+        task.init.check(Verb::Start)?;
+        let pid = task.init.pid();
+        let hs = task.take_start().ok_or_else(|| {
+            ShimError::Internal(format!("task {}: start channel missing", task.id))
+        })?;
+        let state = (!crate::hooks::of(&task.hooks, "startContainer").is_empty())
+            .then(|| task.hook_state("created"));
+        hs.start(state)
+            .await
+            .map_err(|e| e.context(&format!("start {}", task.id)))?;
+        task.init.set_running();
+        self.persist(task)?;
+        self.emit(task.id.as_str(), Happened::Start { pid });
+        let state = task.hook_state("running");
+        crate::hooks::run_logged(&task.hooks, "poststart", &state).await;
+        Ok(pid)
+    }
+}
+
+/// The handshake ended with `e`: says how the child ended when it ended
+/// without a word (a memory limit that kills it, a crash).
+async fn ended(e: ShimError, first: &mut Option<Child>, pid1: &mut Option<Child>) -> ShimError {
+    if !matches!(&e, ShimError::Internal(m) if m.contains("ended before")) {
+        return e;
+    }
+    let Some(c) = pid1.take().or_else(|| first.take()) else {
+        return e;
+    };
+    match c.exit_within(std::time::Duration::from_millis(500)).await {
+        Some(code) => ShimError::Internal(format!("{e}: it exited with code {code}")),
+        None => e,
+    }
+}

@@ -1,0 +1,252 @@
+//! The pod one shim serves: the registry of its tasks (the sandbox, whose
+//! process is the pause, and the containers), the pod record, and the
+//! records and events each step leaves in the state directory. Each step
+//! of the lifecycle lives in a file of its own:
+//!
+//! - [`process`]: the one process core (pid 1, exec, pause);
+//! - [`task`]: a container, built from what its Create knows;
+//! - [`sandbox`]: the pause, its namespace pins and the log pipes it holds;
+//! - [`container`]: creating and starting a container;
+//! - [`exec`]: exec processes;
+//! - [`exit`]: the one exit watch, OOM labelling, the pod's death;
+//! - [`recover`]: taking a pod over after a shim crash;
+//! - [`lifecycle`]: kill, delete, pause/resume, update, stats, pids.
+
+mod container;
+mod exec;
+mod exit;
+mod lifecycle;
+mod process;
+mod recover;
+mod sandbox;
+mod task;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use podshim_state::{write_json, PodPaths};
+use podshim_sys::msg::RootfsMount;
+use podshim_types::{Id, PodRecord};
+use tokio::sync::Notify;
+use tracing::Instrument;
+
+use crate::bundle::{Bundle, Role};
+use crate::error::{Result, ShimError};
+use crate::publish::{Happened, Publisher};
+
+pub use process::Process;
+pub use sandbox::Sandbox;
+pub use task::Task;
+
+struct Registry {
+    record: PodRecord,
+    sandbox: Option<Arc<Sandbox>>,
+    /// Ids whose Create is under way: a second Create of one fails at once.
+    creating: BTreeSet<String>,
+    tasks: BTreeMap<String, Arc<Task>>,
+}
+
+/// The pod served by this shim.
+pub struct Pod {
+    pub namespace: Id,
+    pub id: Id,
+    pub paths: PodPaths,
+    registry: Mutex<Registry>,
+    publisher: Mutex<Publisher>,
+    /// Notified when Shutdown finds no task left.
+    pub shutdown: Notify,
+}
+
+/// The reservation of an id for a Create; dropping it lets the id go.
+struct Reservation<'a> {
+    pod: &'a Pod,
+    id: Id,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.pod.registry().creating.remove(self.id.as_str());
+    }
+}
+
+impl Pod {
+    pub fn new(
+        namespace: Id,
+        id: Id,
+        paths: PodPaths,
+        record: PodRecord,
+        publisher: Publisher,
+    ) -> Arc<Pod> {
+        Arc::new(Pod {
+            namespace,
+            id,
+            paths,
+            registry: Mutex::new(Registry {
+                record,
+                sandbox: None,
+                creating: BTreeSet::new(),
+                tasks: BTreeMap::new(),
+            }),
+            publisher: Mutex::new(publisher),
+            shutdown: Notify::new(),
+        })
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn emit(&self, id: &str, what: Happened) {
+        self.publisher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .emit(id, what);
+    }
+
+    /// The pod record, as it is now.
+    pub(crate) fn record(&self) -> PodRecord {
+        self.registry().record.clone()
+    }
+
+    pub(crate) fn update_record(&self, f: impl FnOnce(&mut PodRecord)) {
+        f(&mut self.registry().record)
+    }
+
+    pub fn write_record(&self) -> Result<()> {
+        let rec = self.record();
+        write_json(&self.paths.record(), &rec)?;
+        Ok(())
+    }
+
+    /// Writes the container's state.json.
+    fn persist(&self, task: &Task) -> Result<()> {
+        write_json(&self.paths.container_record(&task.id), &task.record())?;
+        Ok(())
+    }
+
+    pub(crate) fn sandbox(&self) -> Option<Arc<Sandbox>> {
+        self.registry().sandbox.clone()
+    }
+
+    fn is_sandbox(&self, id: &str) -> bool {
+        id == self.id.as_str() && self.sandbox().is_some()
+    }
+
+    /// A container of the pod.
+    pub fn task(&self, id: &str) -> Result<Arc<Task>> {
+        let reg = self.registry();
+        if let Some(t) = reg.tasks.get(id) {
+            return Ok(t.clone());
+        }
+        if reg.creating.contains(id) {
+            return Err(ShimError::FailedPrecondition(format!(
+                "task {id} is being created"
+            )));
+        }
+        Err(ShimError::NotFound(format!(
+            "task {id} not found in pod {}",
+            self.id
+        )))
+    }
+
+    /// The process a request names: the task's own (`exec_id` empty) or
+    /// one of its exec processes. The sandbox's process is the pause.
+    pub fn process(&self, id: &str, exec_id: &str) -> Result<Arc<Process>> {
+        if self.is_sandbox(id) {
+            if !exec_id.is_empty() {
+                return Err(ShimError::NotFound(format!(
+                    "exec {exec_id} not found in sandbox {id}"
+                )));
+            }
+            if let Some(sb) = self.sandbox() {
+                return Ok(sb.process.clone());
+            }
+        }
+        let task = self.task(id)?;
+        if exec_id.is_empty() {
+            Ok(task.init.clone())
+        } else {
+            task.exec(exec_id)
+        }
+    }
+
+    /// The bundle directory of a task, for State.
+    pub fn bundle_of(&self, id: &str) -> String {
+        match self.sandbox().filter(|_| id == self.id.as_str()) {
+            Some(sb) => sb.bundle.clone(),
+            None => self.task(id).map(|t| t.record().bundle).unwrap_or_default(),
+        }
+    }
+
+    /// How many tasks (the sandbox included) the pod has.
+    pub fn task_count(&self) -> usize {
+        let reg = self.registry();
+        reg.tasks.len() + reg.creating.len() + usize::from(reg.sandbox.is_some())
+    }
+
+    /// Reserves `id` for a Create.
+    fn reserve(&self, id: &Id) -> Result<Reservation<'_>> {
+        let mut reg = self.registry();
+        let taken = reg.tasks.contains_key(id.as_str())
+            || reg.creating.contains(id.as_str())
+            || (id == &self.id && reg.sandbox.is_some());
+        if taken {
+            return Err(ShimError::AlreadyExists(format!(
+                "task {id} already exists in pod {}",
+                self.id
+            )));
+        }
+        reg.creating.insert(id.to_string());
+        Ok(Reservation {
+            pod: self,
+            id: id.clone(),
+        })
+    }
+
+    /// Create: the sandbox gets a pause, a container gets `podshim init`.
+    pub async fn create(
+        self: &Arc<Self>,
+        id: &str,
+        bundle_dir: &str,
+        stdio: [&str; 3],
+        terminal: bool,
+        rootfs: &[RootfsMount],
+    ) -> Result<i32> {
+        let id = crate::bundle::task_id(id)?;
+        let bundle = Bundle::load(Path::new(bundle_dir))?;
+        let span = tracing::info_span!("create", namespace = %self.namespace, pod = %self.id, container = %id);
+        match bundle.role.clone() {
+            Role::Sandbox if terminal => Err(ShimError::InvalidArgument(format!(
+                "sandbox {id} cannot have a terminal"
+            ))),
+            Role::Sandbox => self.create_sandbox(id, bundle).instrument(span).await,
+            role => {
+                let stdio = crate::stdio::Stdio::parse(stdio, terminal)?;
+                self.create_container(id, bundle, role, stdio, rootfs)
+                    .instrument(span)
+                    .await
+            }
+        }
+    }
+
+    /// Shutdown: honoured only when no task is left.
+    pub fn shutdown(&self) -> bool {
+        if self.task_count() == 0 {
+            self.shutdown.notify_one();
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A signal number from a request, checked.
+pub(crate) fn signal_number(signal: u32) -> Result<i32> {
+    i32::try_from(signal)
+        .ok()
+        .filter(|s| (1..=64).contains(s))
+        .ok_or_else(|| {
+            ShimError::InvalidArgument(format!("signal {signal} is not a valid signal number"))
+        })
+}

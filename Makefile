@@ -14,7 +14,7 @@ STATIC_FLAGS := -C target-feature=+crt-static -C relocation-model=static
 TEST_ROOTFS  := build/test-rootfs
 TEST_IMAGE   := build/test-image.tar
 
-.PHONY: all build build-debug deps podprobe rootfs test e2e bench bench-quick lint fuzz install uninstall clean
+.PHONY: all build build-debug deps podprobe rootfs unit test e2e bench bench-quick lint fuzz install uninstall clean
 
 all: build
 
@@ -35,6 +35,11 @@ rootfs: deps podprobe
 	bash hack/bundles-rootfs.sh $(PODPROBE)
 	bash hack/mkrootfs.sh $(TEST_ROOTFS) $(PODPROBE)
 	bash hack/mkimage.sh $(TEST_ROOTFS) docker.io/podshim/test:1 $(TEST_IMAGE)
+
+# Every unit test (types, state, sys, shim, podctl, podprobe): no root, no
+# rootfs, no containerd; seconds once built.
+unit:
+	$(CARGO) test --workspace --exclude podshim-tests
 
 # Unit tests and the root integration tests (tests/). Must run as root.
 test: deps build-debug rootfs
@@ -57,9 +62,13 @@ bench-quick: deps build rootfs
 	bash hack/deps.sh $(BENCH_DEPS)
 	bash hack/bench.sh --quick $(CURDIR)/$(RELEASE_DIR) $(CURDIR)/$(TEST_ROOTFS) $(CURDIR)/bench/results
 
+# rustfmt, clippy (warnings are errors) and cargo-deny (deny.toml: licenses,
+# sources, and tokio only where it belongs).
 lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@command -v cargo-deny >/dev/null || $(CARGO) install cargo-deny --locked
+	$(CARGO) deny check licenses sources bans
 
 # Fuzzing (cargo-fuzz, libFuzzer on nightly): each target for FUZZ_SECONDS,
 # starting from the corpus kept in fuzz/corpus.

@@ -50,7 +50,7 @@ pub fn attach(c: &Ctx, a: &mut Args) -> anyhow::Result<ExitCode> {
         )
     })?;
     drop(dir);
-    let spec = crate::run::bundles_dir(&paths)
+    let spec = crate::bundles::bundles_dir(&paths)
         .join(name.as_str())
         .join("config.json");
     let terminal = std::fs::read(&spec)

@@ -25,7 +25,7 @@ use podshim_types::Id;
 use serde_json::{json, Value};
 
 use crate::args::Args;
-use crate::run::bundles_dir;
+use crate::bundles::bundles_dir;
 use crate::shim::Shim;
 use crate::Ctx;
 

@@ -13,7 +13,7 @@ use podshim_types::{Id, PodManifest};
 use serde_json::{json, Map, Value};
 
 use crate::args::Args;
-use crate::run::{bundles_dir, MANIFEST_COPY};
+use crate::bundles::{bundles_dir, MANIFEST_COPY};
 use crate::shim::Shim;
 use crate::Ctx;
 

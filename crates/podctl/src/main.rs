@@ -4,6 +4,7 @@
 
 mod args;
 mod attach;
+mod bundles;
 mod cni;
 mod debug;
 mod etc;

@@ -11,7 +11,7 @@ use podshim_state::{read_json, PodPaths};
 use podshim_types::{Id, PodManifest, PodRecord, ProcessStamp};
 
 use crate::args::Args;
-use crate::run::{bundles_dir, MANIFEST_COPY, SANDBOX_BUNDLE};
+use crate::bundles::{bundles_dir, MANIFEST_COPY, SANDBOX_BUNDLE};
 use crate::shim::{is_not_found, Shim};
 use crate::Ctx;
 

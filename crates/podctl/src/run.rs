@@ -13,20 +13,9 @@ use podshim_types::{annotations as ann, Id, PodManifest};
 use serde_json::{json, Value};
 
 use crate::args::Args;
+use crate::bundles::{bundles_dir, MANIFEST_COPY, SANDBOX_BUNDLE};
 use crate::shim::{self, Shim};
 use crate::Ctx;
-
-/// Where podctl keeps the bundles it made for a pod.
-pub fn bundles_dir(p: &PodPaths) -> PathBuf {
-    p.dir().join("bundles")
-}
-
-/// The sandbox bundle's directory name under [`bundles_dir`].
-pub const SANDBOX_BUNDLE: &str = "_sandbox";
-
-/// The copy of pod.json kept under [`bundles_dir`] (container names start
-/// with a letter or digit, so neither name can clash with a bundle).
-pub const MANIFEST_COPY: &str = "_pod.json";
 
 pub fn run(c: &Ctx, a: &mut Args) -> anyhow::Result<std::process::ExitCode> {
     let remove = a.flag(&["--rm"]);

@@ -154,11 +154,8 @@ impl Pod {
         let handshake = async {
             let mut hs = InitHandshake::begin(chan, &cfg).await?;
             loop {
-                let step = match hs.next().await {
-                    Ok(step) => step,
-                    Err(e) => return Err(ended(e, &mut first, &mut pid1).await),
-                };
-                match step {
+                match hs.next().await? {
+                    InitStep::Ended => return Err(ended(&mut first, &mut pid1).await),
                     InitStep::MapUserNs => {
                         let first_pid = first.as_ref().map(Child::pid).unwrap_or(0);
                         child::map_user_ns(first_pid, maps.as_ref())?;
@@ -246,17 +243,16 @@ impl Pod {
     }
 }
 
-/// The handshake ended with `e`: says how the child ended when it ended
-/// without a word (a memory limit that kills it, a crash).
-async fn ended(e: ShimError, first: &mut Option<Child>, pid1: &mut Option<Child>) -> ShimError {
-    if !matches!(&e, ShimError::Internal(m) if m.contains("ended before")) {
-        return e;
-    }
-    let Some(c) = pid1.take().or_else(|| first.take()) else {
-        return e;
+/// The init ended without a word before Ready (a memory limit that kills
+/// it, a crash): the error says how it ended.
+async fn ended(first: &mut Option<Child>, pid1: &mut Option<Child>) -> ShimError {
+    let e = "container init ended before it was ready";
+    let code = match pid1.take().or_else(|| first.take()) {
+        Some(c) => c.exit_within(std::time::Duration::from_millis(500)).await,
+        None => None,
     };
-    match c.exit_within(std::time::Duration::from_millis(500)).await {
+    match code {
         Some(code) => ShimError::Internal(format!("{e}: it exited with code {code}")),
-        None => e,
+        None => ShimError::Internal(e.into()),
     }
 }

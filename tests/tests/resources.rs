@@ -26,7 +26,7 @@ fn read(path: &std::path::Path) -> String {
 }
 
 fn stats(env: &TestEnv, pod: &str) -> Vec<Value> {
-    serde_json::from_str(&env.podctl_ok(&["stats", pod, "--json"])).unwrap()
+    serde_json::from_str(&env.podctl_ok(&["stats", pod, "-o", "json"])).unwrap()
 }
 
 fn stat_of(env: &TestEnv, pod: &str, name: &str, key: &str) -> u64 {

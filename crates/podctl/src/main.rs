@@ -1,67 +1,68 @@
 //! podctl: a small supervisor in containerd's image. It starts a pod's shim
 //! exactly as containerd does (`podshim start`, read the address), drives it
 //! over ttrpc, and reads the state directory for everything it shows.
+//!
+//! The command line is clap's: `podctl COMMAND --help` for each command,
+//! usage errors exit 2, runtime errors 1, and the commands that run a
+//! process (`exec`, `attach`, `run --rm`) exit with its exit code.
 
-mod args;
-mod attach;
 mod bundles;
+mod cmd;
 mod cni;
-mod debug;
+mod crilog;
+mod ctx;
 mod etc;
-mod exec;
-mod limits;
-mod logs;
-mod rm;
-mod run;
+mod metrics;
+mod remove;
 mod shim;
-mod show;
+mod terminal;
+mod values;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use podshim_state::StateRoot;
-use podshim_types::Id;
+use clap::{Parser, Subcommand};
+
+pub use ctx::Ctx;
 
 /// The containerd namespace podctl's pods live in.
 pub const NAMESPACE: &str = "podctl";
 
-const USAGE: &str = "usage: podctl [--root DIR] [--shim PATH] COMMAND
-  run [--rm] POD_DIR               start the pod described by POD_DIR/pod.json, print its id;
-                                   --rm: wait for every container to exit, remove the pod,
-                                   exit with the first non-zero exit code
-  ps                               pods and containers: status, pids, exit codes
-  inspect POD                      pod and container records as JSON
-  events POD [--follow]            the pod's event log
-  logs POD CONTAINER [--follow] [--tail N] [--since RFC3339] [--timestamps]
-                                   a container's stdout/stderr (its CRI log, rotated files too)
-  reopen-log POD CONTAINER         make the shim reopen the log file (after an outside rotation)
-  kill POD CONTAINER [--signal S]  signal a container (default TERM)
-  exec POD CONTAINER [-i] [-t] -- CMD...
-                                   run CMD in the container (-t: with a terminal, -i: with stdin);
-                                   exits with CMD's exit code
-  attach POD CONTAINER [--no-stdin]
-                                   the container's output as it comes, and its terminal if it
-                                   has one (detach: Ctrl-P Ctrl-Q); exits with its exit code
-  debug POD CONTAINER [-- CMD...]  print and run the nsenter command that enters the container
-  stats POD [--json]               memory, cpu, pids and OOM kills per container
-  update POD CONTAINER [--memory SIZE] [--memory-swap SIZE] [--cpus N] [--cpu-quota US]
-         [--cpu-period US] [--cpu-shares N] [--pids N]
-                                   change a running container's limits
-  recover POD                      start the pod's shim again after it died; it takes the
-                                   pod over (exits while it was gone are recorded as 255)
-  rm POD [--timeout SECS]          stop what runs and delete everything of the pod
-                                   (TERM, then KILL after SECS, default 10; 0: KILL at once)";
+/// Runs pods from bundles with podshim, shows them and attaches to them.
+#[derive(Parser, Debug)]
+#[command(name = "podctl", version, propagate_version = true)]
+struct Cli {
+    /// The state directory (the shim's PODSHIM_ROOT).
+    #[arg(long, global = true, env = "PODSHIM_ROOT", value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// The podshim binary (default: next to podctl, else on PATH).
+    #[arg(long, global = true, env = "PODSHIM_BIN", value_name = "PATH")]
+    shim: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
 
-/// Settings every command shares.
-pub struct Ctx {
-    pub root: StateRoot,
-    pub namespace: Id,
-    /// The podshim binary.
-    pub shim: String,
+#[derive(Subcommand, Debug)]
+enum Command {
+    Run(cmd::run::Args),
+    Ps(cmd::ps::Args),
+    Inspect(cmd::inspect::Args),
+    Events(cmd::events::Args),
+    Logs(cmd::logs::Args),
+    ReopenLog(cmd::reopen_log::Args),
+    Kill(cmd::kill::Args),
+    Exec(cmd::exec::Args),
+    Attach(cmd::attach::Args),
+    Debug(cmd::debug::Args),
+    Stats(cmd::stats::Args),
+    Update(cmd::update::Args),
+    Recover(cmd::recover::Args),
+    Rm(cmd::rm::Args),
 }
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    match real_main(argv) {
+    let cli = Cli::parse();
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("podctl: {e:#}");
@@ -70,40 +71,94 @@ fn main() -> ExitCode {
     }
 }
 
-fn real_main(argv: Vec<String>) -> anyhow::Result<ExitCode> {
-    let mut a = args::Args::new(argv);
-    let root = a.option("--root")?;
-    let shim = a.option("--shim")?;
-    let ctx = Ctx {
-        root: root.map(StateRoot::new).unwrap_or_else(StateRoot::from_env),
-        namespace: Id::new(NAMESPACE)?,
-        shim: shim
-            .or_else(|| std::env::var("PODSHIM_BIN").ok())
-            .unwrap_or_else(shim::default_shim_path),
-    };
-    let Some(cmd) = a.next_positional() else {
-        println!("{USAGE}");
-        return Ok(ExitCode::from(2));
-    };
-    match cmd.as_str() {
-        "run" => run::run(&ctx, &mut a),
-        "ps" => show::ps(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
-        "inspect" => show::inspect(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
-        "events" => show::events(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
-        "logs" => logs::logs(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
-        "reopen-log" => logs::reopen(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
-        "kill" => rm::kill(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
-        "rm" => rm::rm(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
-        "debug" => debug::debug(&ctx, &mut a),
-        "exec" => exec::exec(&ctx, &mut a),
-        "attach" => attach::attach(&ctx, &mut a),
-        "recover" => run::recover(&ctx, &mut a),
-        "stats" => limits::stats(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
-        "update" => limits::update(&ctx, &mut a).map(|()| ExitCode::SUCCESS),
-        "help" | "--help" | "-h" => {
-            println!("{USAGE}");
-            Ok(ExitCode::SUCCESS)
-        }
-        other => anyhow::bail!("unknown command {other:?}\n{USAGE}"),
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let c = Ctx::new(cli.root, cli.shim)?;
+    match cli.command {
+        Command::Run(a) => cmd::run::run(&c, a),
+        Command::Ps(a) => cmd::ps::run(&c, a),
+        Command::Inspect(a) => cmd::inspect::run(&c, a),
+        Command::Events(a) => cmd::events::run(&c, a),
+        Command::Logs(a) => cmd::logs::run(&c, a),
+        Command::ReopenLog(a) => cmd::reopen_log::run(&c, a),
+        Command::Kill(a) => cmd::kill::run(&c, a),
+        Command::Exec(a) => cmd::exec::run(&c, a),
+        Command::Attach(a) => cmd::attach::run(&c, a),
+        Command::Debug(a) => cmd::debug::run(&c, a),
+        Command::Stats(a) => cmd::stats::run(&c, a),
+        Command::Update(a) => cmd::update::run(&c, a),
+        Command::Recover(a) => cmd::recover::run(&c, a),
+        Command::Rm(a) => cmd::rm::run(&c, a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn options_go_before_or_after_the_command() {
+        let cli =
+            Cli::try_parse_from(["podctl", "rm", "--root", "/x", "p", "--timeout", "0.5"]).unwrap();
+        assert_eq!(cli.root.as_deref(), Some(std::path::Path::new("/x")));
+        let Command::Rm(a) = cli.command else {
+            panic!("not rm")
+        };
+        assert_eq!(a.timeout, std::time::Duration::from_millis(500));
+    }
+
+    #[test]
+    fn usage_errors_are_clap_errors() {
+        use clap::error::ErrorKind;
+        let kind = |argv: &[&str]| Cli::try_parse_from(argv).unwrap_err().kind();
+        assert_eq!(
+            kind(&["podctl"]),
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        );
+        assert_eq!(
+            kind(&["podctl", "frobnicate"]),
+            ErrorKind::InvalidSubcommand
+        );
+        assert_eq!(
+            kind(&["podctl", "kill", "p"]),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            kind(&["podctl", "ps", "--bogus"]),
+            ErrorKind::UnknownArgument
+        );
+        assert_eq!(
+            kind(&["podctl", "exec", "p", "c"]),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            kind(&["podctl", "update", "p", "c", "--memory", "lots"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&["podctl", "rm", "p", "--timeout", "soon"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&["podctl", "ps", "-o", "yaml"]),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(kind(&["podctl", "rm", "--help"]), ErrorKind::DisplayHelp);
+    }
+
+    #[test]
+    fn exec_takes_short_flags_together_and_the_command_after_dashes() {
+        let cli = Cli::try_parse_from(["podctl", "exec", "-it", "p", "c", "--", "sh", "-c", "x"])
+            .unwrap();
+        let Command::Exec(a) = cli.command else {
+            panic!("not exec")
+        };
+        assert!(a.stdin && a.tty);
+        assert_eq!(a.cmd, ["sh", "-c", "x"]);
     }
 }

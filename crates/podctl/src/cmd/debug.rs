@@ -7,10 +7,24 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context};
 use podshim_state::read_json;
-use podshim_types::{ContainerRecord, Id, TaskStatus};
+use podshim_types::{ContainerRecord, TaskStatus};
 
-use crate::args::Args;
 use crate::Ctx;
+
+/// Print the nsenter command that enters a container, and run it.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Only print the command.
+    #[arg(long)]
+    pub print: bool,
+    /// The pod's id.
+    pub pod: String,
+    /// The container's name in the pod.
+    pub container: String,
+    /// What to run inside (default: sh), after `--`.
+    #[arg(last = true, value_name = "CMD")]
+    pub cmd: Vec<String>,
+}
 
 /// The nsenter arguments that enter every namespace of `pid`.
 pub fn nsenter_args(pid: i32, cmd: &[String]) -> Vec<String> {
@@ -44,13 +58,11 @@ fn shell_quote(a: &str) -> String {
     }
 }
 
-pub fn debug(c: &Ctx, a: &mut Args) -> anyhow::Result<ExitCode> {
-    let print_only = a.flag(&["--print"]);
-    let pod = Id::new(&a.required("POD")?)?;
-    let name = a.required("CONTAINER")?;
-    a.done()?;
-    let id = Id::new(&format!("{pod}-{name}"))?;
-    let paths = c.root.pod(&c.namespace, &pod);
+pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
+    let print_only = a.print;
+    let (pod, paths) = c.pod(&a.pod)?;
+    let id = c.task(&pod, &a.container)?;
+    let name = a.container;
     let rec: ContainerRecord = read_json(&paths.container_record(&id))
         .with_context(|| format!("container {name} of pod {pod}"))?;
     if rec.status != TaskStatus::Running || !rec.stamp().map(|s| s.is_alive()).unwrap_or(false) {
@@ -59,7 +71,7 @@ pub fn debug(c: &Ctx, a: &mut Args) -> anyhow::Result<ExitCode> {
             rec.status.as_str()
         );
     }
-    let args = nsenter_args(rec.pid, &a.rest);
+    let args = nsenter_args(rec.pid, &a.cmd);
     let shown: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
     eprintln!("+ nsenter {}", shown.join(" "));
     if print_only {

@@ -15,23 +15,37 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use podshim_state::read_json;
-use podshim_types::{ContainerRecord, Id, TaskStatus};
-
-use crate::args::Args;
-use crate::exec::{follow_window_size, RawTerminal};
-use crate::shim::Shim;
-use crate::Ctx;
+use podshim_types::{ContainerRecord, TaskStatus};
 
 use podshim_types::attach::{self as wire, FRAME_EXIT, FRAME_INPUT, FRAME_STDERR, FRAME_STDOUT};
+
+use crate::shim::Shim;
+use crate::terminal::{follow_window_size, RawTerminal};
+use crate::Ctx;
+
 /// Ctrl-P then Ctrl-Q, as docker and podman detach.
 const DETACH: [u8; 2] = [0x10, 0x11];
 
-pub fn attach(c: &Ctx, a: &mut Args) -> anyhow::Result<ExitCode> {
-    let no_stdin = a.flag(&["--no-stdin"]);
-    let (pod, paths) = crate::show::pod_paths(c, &a.required("POD")?)?;
-    let name = Id::new(&a.required("CONTAINER")?)?;
-    a.done()?;
-    let task = Id::new(&format!("{pod}-{name}"))?;
+/// Follow a container's output, and type into its terminal if it has one.
+///
+/// Detach with Ctrl-P Ctrl-Q; otherwise podctl exits with the container's
+/// exit code when it ends.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The pod's id.
+    pub pod: String,
+    /// The container's name in the pod.
+    pub container: String,
+    /// Only watch: send no keystrokes to the container's terminal.
+    #[arg(long)]
+    pub no_stdin: bool,
+}
+
+pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
+    let no_stdin = a.no_stdin;
+    let (pod, paths) = c.pod(&a.pod)?;
+    let task = c.task(&pod, &a.container)?;
+    let name = a.container;
     let record: ContainerRecord = read_json(&paths.container_record(&task))
         .with_context(|| format!("pod {pod} has no container {name}"))?;
     if record.status != TaskStatus::Running {
@@ -51,7 +65,7 @@ pub fn attach(c: &Ctx, a: &mut Args) -> anyhow::Result<ExitCode> {
     })?;
     drop(dir);
     let spec = crate::bundles::bundles_dir(&paths)
-        .join(name.as_str())
+        .join(&name)
         .join("config.json");
     let terminal = std::fs::read(&spec)
         .ok()
@@ -59,7 +73,7 @@ pub fn attach(c: &Ctx, a: &mut Args) -> anyhow::Result<ExitCode> {
         .and_then(|v| v["process"]["terminal"].as_bool())
         .unwrap_or(false);
 
-    let shim_address = format!("unix://{}", paths.socket()?.display());
+    let shim_address = crate::ctx::shim_address(&paths)?;
     let detached = Arc::new(AtomicBool::new(false));
     let raw = if terminal {
         follow_window_size(&shim_address, task.as_str(), "");
@@ -85,7 +99,7 @@ pub fn attach(c: &Ctx, a: &mut Args) -> anyhow::Result<ExitCode> {
     let code = s
         .wait(task.as_str(), Duration::from_secs(10))?
         .with_context(|| format!("no exit code for {name}"))?;
-    Ok(ExitCode::from(u8::try_from(code).unwrap_or(255)))
+    Ok(crate::ctx::exit_code(code))
 }
 
 /// Writes the frames to our stdout and stderr. True when the container

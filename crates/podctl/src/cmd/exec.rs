@@ -1,4 +1,4 @@
-//! `podctl exec POD CONTAINER [-i] [-t] -- CMD...`: a process in a running
+//! `podctl exec [-i] [-t] POD CONTAINER -- CMD...`: a process in a running
 //! container, as containerd's `ctr task exec` runs one: FIFOs for its stdio
 //! in the pod's state directory, the shim's Exec/Start/Wait/Delete, the
 //! container's own process settings (user, env, cwd) with CMD as args.
@@ -19,28 +19,37 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
-use nix::sys::termios::{self, SetArg, Termios};
-use podshim_types::Id;
+use anyhow::Context;
 use serde_json::{json, Value};
 
-use crate::args::Args;
 use crate::bundles::bundles_dir;
 use crate::shim::Shim;
+use crate::terminal::{follow_window_size, set_nonblocking, window_size, RawTerminal};
 use crate::Ctx;
 
-pub fn exec(c: &Ctx, a: &mut Args) -> anyhow::Result<ExitCode> {
-    let both = a.flag(&["-it", "-ti"]);
-    let stdin = both || a.flag(&["-i", "--stdin"]);
-    let tty = both || a.flag(&["-t", "--tty"]);
-    let (pod, paths) = crate::show::pod_paths(c, &a.required("POD")?)?;
-    let name = Id::new(&a.required("CONTAINER")?)?;
-    a.done()?;
-    let cmd = std::mem::take(&mut a.rest);
-    if cmd.is_empty() {
-        bail!("no command: podctl exec POD CONTAINER [-it] -- CMD [ARG...]");
-    }
-    let task = format!("{pod}-{name}");
+/// Run CMD in a container; podctl exits with CMD's exit code.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Copy podctl's stdin to the process.
+    #[arg(short = 'i', long)]
+    pub stdin: bool,
+    /// Give the process a terminal (podctl's own goes raw meanwhile).
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// The pod's id.
+    pub pod: String,
+    /// The container's name in the pod.
+    pub container: String,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub cmd: Vec<String>,
+}
+
+pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
+    let (stdin, tty, cmd) = (a.stdin, a.tty, a.cmd);
+    let (pod, paths) = c.pod(&a.pod)?;
+    let task = c.task(&pod, &a.container)?.to_string();
+    let name = a.container;
     let spec_path = bundles_dir(&paths).join(name.as_str()).join("config.json");
     let spec: Value = serde_json::from_slice(
         &std::fs::read(&spec_path).with_context(|| format!("pod {pod} has no container {name}"))?,
@@ -55,7 +64,7 @@ pub fn exec(c: &Ctx, a: &mut Args) -> anyhow::Result<ExitCode> {
         .mode(0o700)
         .create(&dir)
         .with_context(|| format!("create {}", dir.display()))?;
-    let result = run(c, &paths, &task, &exec_id, &dir, process, stdin, tty);
+    let result = exec(&paths, &task, &exec_id, &dir, process, stdin, tty);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir(paths.dir().join("exec"));
     result
@@ -106,9 +115,7 @@ fn fifo(dir: &Path, name: &str) -> anyhow::Result<(PathBuf, File)> {
     Ok((path, f))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run(
-    _c: &Ctx,
+fn exec(
     paths: &podshim_state::PodPaths,
     task: &str,
     exec_id: &str,
@@ -117,7 +124,7 @@ fn run(
     stdin: bool,
     tty: bool,
 ) -> anyhow::Result<ExitCode> {
-    let address = format!("unix://{}", paths.socket()?.display());
+    let address = crate::ctx::shim_address(paths)?;
     let s = Shim::connect(&address)?;
     let (in_path, in_fifo) = if stdin {
         let (p, f) = fifo(dir, "stdin")?;
@@ -168,7 +175,7 @@ fn run(
     drop(raw);
     let _ = s.delete_exec(task, exec_id);
     let code = code.with_context(|| format!("wait for exec in {task}"))?;
-    Ok(ExitCode::from(u8::try_from(code).unwrap_or(255)))
+    Ok(crate::ctx::exit_code(code))
 }
 
 /// Copies a FIFO to our stdout/stderr until `done`, then what is left.
@@ -224,64 +231,4 @@ fn copy_in(mut fifo: File, address: String, task: String, exec_id: String) {
             let _ = s.close_stdin(&task, &exec_id);
         }
     });
-}
-
-/// Sends our terminal's size now and on every SIGWINCH.
-pub(crate) fn follow_window_size(address: &str, task: &str, exec_id: &str) {
-    let Ok(s) = Shim::connect(address) else {
-        return;
-    };
-    let send = |s: &Shim, task: &str, exec_id: &str| {
-        if let Some((rows, cols)) = window_size() {
-            let _ = s.resize(task, exec_id, rows, cols);
-        }
-    };
-    send(&s, task, exec_id);
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([libc::SIGWINCH]) else {
-        return;
-    };
-    let (task, exec_id) = (task.to_string(), exec_id.to_string());
-    std::thread::spawn(move || {
-        for _ in signals.forever() {
-            send(&s, &task, &exec_id);
-        }
-    });
-}
-
-/// Our terminal in raw mode, restored on drop.
-pub(crate) struct RawTerminal {
-    saved: Termios,
-}
-
-impl RawTerminal {
-    pub(crate) fn enter() -> Option<RawTerminal> {
-        let stdin = std::io::stdin();
-        let saved = termios::tcgetattr(stdin.as_fd()).ok()?;
-        let mut raw = saved.clone();
-        termios::cfmakeraw(&mut raw);
-        termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw).ok()?;
-        Some(RawTerminal { saved })
-    }
-}
-
-impl Drop for RawTerminal {
-    fn drop(&mut self) {
-        let _ = std::io::stdout().flush();
-        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
-    }
-}
-
-/// Puts a descriptor in non-blocking mode.
-fn set_nonblocking(fd: std::os::fd::BorrowedFd<'_>) -> nix::Result<()> {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    use std::os::fd::AsRawFd;
-    let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
-    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
-}
-
-/// The caller's terminal size as (rows, columns), when stdin is one.
-pub fn window_size() -> Option<(u16, u16)> {
-    let (terminal_size::Width(cols), terminal_size::Height(rows)) =
-        terminal_size::terminal_size_of(std::io::stdin())?;
-    (rows > 0).then_some((rows, cols))
 }

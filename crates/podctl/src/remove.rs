@@ -1,7 +1,7 @@
-//! Stopping and removing: `podctl kill` and `podctl rm`. Removal is the
-//! containerd sequence (kill, wait, delete each container, then the sandbox,
-//! then shutdown); when the shim is gone it falls back to `podshim delete`
-//! per task, as containerd does after a shim crash.
+//! Removing a pod, for `podctl rm` and a failed or finished `podctl run`:
+//! the containerd sequence (kill, wait, delete each container, then the
+//! network, then the sandbox, then shutdown); when the shim is gone it falls
+//! back to `podshim delete` per task, as containerd does after a shim crash.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,66 +10,9 @@ use anyhow::{bail, Context};
 use podshim_state::{read_json, PodPaths};
 use podshim_types::{Id, PodManifest, PodRecord, ProcessStamp};
 
-use crate::args::Args;
 use crate::bundles::{bundles_dir, MANIFEST_COPY, SANDBOX_BUNDLE};
 use crate::shim::{is_not_found, Shim};
 use crate::Ctx;
-
-pub fn parse_signal(s: &str) -> anyhow::Result<u32> {
-    if let Ok(n) = s.parse::<u32>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
-        bail!("signal {n} is out of range");
-    }
-    let name = s.trim_start_matches("SIG").to_ascii_uppercase();
-    let n = match name.as_str() {
-        "HUP" => libc::SIGHUP,
-        "INT" => libc::SIGINT,
-        "QUIT" => libc::SIGQUIT,
-        "KILL" => libc::SIGKILL,
-        "USR1" => libc::SIGUSR1,
-        "USR2" => libc::SIGUSR2,
-        "TERM" => libc::SIGTERM,
-        "STOP" => libc::SIGSTOP,
-        "CONT" => libc::SIGCONT,
-        _ => bail!("unknown signal {s:?}"),
-    };
-    Ok(n as u32)
-}
-
-fn connect(c: &Ctx, pod: &Id) -> anyhow::Result<Shim> {
-    let paths = c.root.pod(&c.namespace, pod);
-    if !paths.dir().exists() {
-        bail!("pod {pod} not found");
-    }
-    Shim::connect(&format!("unix://{}", paths.socket()?.display()))
-}
-
-pub fn kill(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
-    let signal = parse_signal(&a.option("--signal")?.unwrap_or_else(|| "TERM".into()))?;
-    let pod = Id::new(&a.required("POD")?)?;
-    let name = Id::new(&a.required("CONTAINER")?)?;
-    a.done()?;
-    let s = connect(c, &pod)?;
-    let id = format!("{pod}-{name}");
-    s.kill(&id, signal)
-        .with_context(|| format!("kill {name} in pod {pod}"))
-}
-
-pub fn rm(c: &Ctx, a: &mut Args) -> anyhow::Result<()> {
-    let timeout = match a.option("--timeout")? {
-        Some(t) => t
-            .parse()
-            .ok()
-            .and_then(|s| Duration::try_from_secs_f64(s).ok())
-            .ok_or_else(|| anyhow::anyhow!("--timeout {t:?} is not a number of seconds"))?,
-        None => Duration::from_secs(10),
-    };
-    let pod = Id::new(&a.required("POD")?)?;
-    a.done()?;
-    remove_pod(c, &pod, timeout)
-}
 
 /// Task ids of a pod's containers in reverse start order (from the
 /// manifest copy podctl keeps), then any other the state directory holds.

@@ -106,6 +106,28 @@ pub fn container_spec(args: &[&str]) -> Value {
     })
 }
 
+/// The capabilities containerd and docker give a container by default, as
+/// the process.capabilities of a spec (bounding, effective, permitted).
+pub fn default_caps() -> Value {
+    let caps = json!([
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE"
+    ]);
+    json!({"bounding": caps, "effective": caps, "permitted": caps})
+}
+
 /// One test's world: a private state root and work directory.
 pub struct TestEnv {
     pub name: String,

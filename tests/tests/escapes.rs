@@ -191,3 +191,265 @@ fn the_runtime_binary_behind_pause_and_init_is_out_of_reach() {
     env.podctl_ok(&["rm", "--timeout", "0", &pod]);
     env.finish();
 }
+
+/// CVE-2019-5736's shape, from a container of a shared-pid pod that has
+/// CAP_SYS_PTRACE (a common debugging setup): it can open /proc/PID/exe of
+/// the shim's processes it sees (the pause, an exec child on its way in)
+/// despite their being non-dumpable, and it plants a `#!/proc/self/exe`
+/// script for a person to run with `podctl exec`. Whatever of the shim's
+/// binary it reaches must be on a read-only mount, never writable, never
+/// at the host's path, and the host's file must stay as it was.
+#[test]
+fn the_shim_binary_cannot_be_written_from_a_container() {
+    use std::os::unix::fs::MetadataExt;
+    let mut env = TestEnv::new("exeinterp");
+    let mut spec = container_spec(&[
+        "sh",
+        "-c",
+        "printf '#!/proc/self/exe\\n' > /tmp/x; chmod +x /tmp/x; exec podprobe exe-watch 120",
+    ]);
+    let mut caps = default_caps();
+    for set in ["bounding", "effective", "permitted"] {
+        caps[set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_PTRACE"));
+    }
+    spec["process"]["capabilities"] = caps;
+    let dir = env.write_pod_with(
+        "exeinterp",
+        "exeinterp",
+        &[("app", spec)],
+        json!({"share_pid_namespace": true}),
+    );
+    let before = std::fs::read(env.podshim()).unwrap();
+    let host = std::fs::metadata(env.podshim()).unwrap();
+    let id = format!(" dev={} ino={} ", host.dev(), host.ino());
+    let pod = env.run_pod(&dir);
+    wait_for(Duration::from_secs(10), "the watcher", || {
+        env.logs(&pod, "app")
+            .contains("exe-watch: started")
+            .then_some(())
+    });
+    for _ in 0..20 {
+        // Were the shim binary the script's interpreter, it would refuse
+        // the arguments; the kernel refuses it anyway here. Either way the
+        // watcher sees the exec child on its way in.
+        let out = env.podctl(&["exec", &pod, "app", "--", "/tmp/x"]);
+        assert_ne!(out.status.code(), Some(0), "{out:?}");
+    }
+    let hits: Vec<String> = wait_for(Duration::from_secs(10), "the pause seen", || {
+        let h: Vec<String> = env
+            .logs(&pod, "app")
+            .lines()
+            .filter(|l| l.starts_with("exe ") && l.contains(&id))
+            .map(str::to_string)
+            .collect();
+        (!h.is_empty()).then_some(h)
+    });
+    assert!(
+        hits.iter().any(|h| h.starts_with("exe pid=1 ")),
+        "the pause was not reached: {hits:?}"
+    );
+    let shim_path = env.podshim().display().to_string();
+    for h in &hits {
+        assert!(!h.contains("WRITABLE"), "the binary was writable: {h}");
+        assert!(
+            h.contains(" ro=true "),
+            "the binary is not on a read-only mount: {h}"
+        );
+        assert!(!h.contains(&shim_path), "the host's path shows: {h}");
+    }
+    assert_eq!(std::fs::read(env.podshim()).unwrap(), before);
+    env.podctl_ok(&["rm", "--timeout", "0", &pod]);
+    env.finish();
+}
+
+/// Kubernetes' shareProcessNamespace plus CAP_SYS_PTRACE: pid 1 of every
+/// member is the pause. Through /proc/1 a member must find nothing of the
+/// host: an empty root it cannot write, no capability, no_new_privs, and
+/// no descriptor but its stdio and the channel to the shim.
+#[test]
+fn the_pause_holds_nothing_a_member_could_use() {
+    let mut env = TestEnv::new("pauseconf");
+    let probe = "echo root=$(ls -A /proc/1/root/ | tr '\\n' ,); \
+                 (echo x > /proc/1/root/planted) 2>/dev/null && echo planted || echo plant-refused; \
+                 grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/1/status; \
+                 for f in /proc/1/fd/*; do echo fd=$(basename $f):$(readlink $f); done; \
+                 echo cwd=$(readlink /proc/1/cwd); echo probe-done; sleep 1000";
+    let mut spec = container_spec(&["sh", "-c", probe]);
+    let mut caps = default_caps();
+    for set in ["bounding", "effective", "permitted"] {
+        caps[set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_PTRACE"));
+    }
+    spec["process"]["capabilities"] = caps;
+    let dir = env.write_pod_with(
+        "pauseconf",
+        "pauseconf",
+        &[("probe", spec)],
+        json!({"share_pid_namespace": true}),
+    );
+    let pod = env.run_pod(&dir);
+    let log = wait_for(Duration::from_secs(10), "the probe", || {
+        let l = env.logs(&pod, "probe");
+        l.contains("probe-done").then_some(l)
+    });
+    assert!(
+        log.contains("root=\n") || log.contains("root=,\n") || log.lines().any(|l| l == "root="),
+        "the pause's root shows files: {log}"
+    );
+    assert!(log.contains("plant-refused"), "{log}");
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert!(
+            log.lines()
+                .any(|l| l.starts_with(set) && l.ends_with("0000000000000000")),
+            "{set} of the pause is not empty: {log}"
+        );
+    }
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("NoNewPrivs:") && l.ends_with('1')),
+        "{log}"
+    );
+    let fds: Vec<&str> = log.lines().filter(|l| l.starts_with("fd=")).collect();
+    assert!(!fds.is_empty(), "the pause's fds were not readable: {log}");
+    for fd in &fds {
+        let target = fd.split_once(':').map(|x| x.1).unwrap_or("");
+        assert!(
+            target == "/dev/null"
+                || target.starts_with("socket:")
+                || target.starts_with("pipe:")
+                || target.starts_with("anon_inode:"),
+            "the pause holds {fd}: {log}"
+        );
+    }
+    assert!(log.contains("cwd=/\n"), "{log}");
+    env.podctl_ok(&["rm", "--timeout", "0", &pod]);
+    env.finish();
+}
+
+/// A shared volume holds `dir` (a directory) and `link` (a symlink to a
+/// host directory); a pod with the volume swaps the two names in a loop
+/// (renameat2 RENAME_EXCHANGE), racing a runtime that resolves a mount
+/// destination under `/vol/dir` and then mounts by name. Every start must
+/// either run with its mount where it asked for it, or fail saying the
+/// path moved; nothing may be made or mounted on the host. runc 1.1, given
+/// the same bundle and the same swapper, is held to running with its mount
+/// only: it does make directories on the host here (CVE-2024-45310, fixed
+/// in runc 1.1.14), which the test counts and prints.
+#[test]
+fn a_mount_destination_swapped_for_a_symlink_does_not_escape() {
+    let mut env = TestEnv::new("swapdest");
+    let rootfs = own_rootfs(&env);
+    let vol = env.work.join("vol");
+    let host = env.work.join("host-target");
+    std::fs::create_dir_all(vol.join("dir")).unwrap();
+    std::fs::create_dir_all(&host).unwrap();
+    std::os::unix::fs::symlink(&host, vol.join("link")).unwrap();
+    let volume =
+        json!({"destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", "rw"]});
+
+    let mut swapper = container_spec(&["podprobe", "exchange", "/vol/dir", "/vol/link", "600"]);
+    swapper["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(volume.clone());
+    let dir = env.write_pod("swapper", "swapper", &[("swap", swapper)]);
+    let swapper_pod = env.run_pod(&dir);
+    wait_for(Duration::from_secs(10), "the swapper", || {
+        env.logs(&swapper_pod, "swap")
+            .contains("exchange: started")
+            .then_some(())
+    });
+
+    let check = "grep -q size=12k /proc/self/mountinfo && echo has-mount || echo NO-MOUNT";
+    let mut victim = container_spec(&["sh", "-c", check]);
+    victim["root"]["path"] = json!(rootfs);
+    let mounts = victim["mounts"].as_array_mut().unwrap();
+    mounts.push(volume);
+    mounts.push(json!({"destination": "/vol/dir/m", "type": "tmpfs", "source": "tmpfs", "options": ["size=12k"]}));
+
+    const RUNS: usize = 30;
+    let (mut ran, mut refused) = (0, 0);
+    for i in 0..RUNS {
+        let dir = env.write_pod(&format!("victim{i}"), "victim", &[("app", victim.clone())]);
+        let out = env.podctl(&["run", dir.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        if out.status.success() {
+            let pod = format!("victim{i}");
+            let rec = wait_for(Duration::from_secs(10), "the check", || {
+                let r = env.container_record(&pod, "app");
+                (r.status == podshim_types::TaskStatus::Stopped).then_some(r)
+            });
+            let log = env.logs(&pod, "app");
+            assert!(
+                log.contains("has-mount"),
+                "run {i} started without its mount: {log} {rec:?}"
+            );
+            env.podctl_ok(&["rm", "--timeout", "0", &pod]);
+            ran += 1;
+        } else {
+            assert!(
+                err.contains("possibly malicious path"),
+                "run {i}: unclear refusal: {err}"
+            );
+            refused += 1;
+        }
+        assert_eq!(
+            std::fs::read_dir(&host).unwrap().count(),
+            0,
+            "run {i} made something on the host"
+        );
+    }
+    eprintln!("podshim: {ran} ran with their mount, {refused} refused");
+
+    // runc 1.1, same volume, same swapper, same destination.
+    let bundle = env.work.join("runc-bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let mut spec = victim.clone();
+    spec["linux"]["cgroupsPath"] = json!(format!("/{}-runc", env.cgroup_parent));
+    std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+    let (mut runc_ran, mut runc_refused, mut runc_on_host) = (0, 0, 0);
+    for i in 0..RUNS {
+        let out = Command::new("runc")
+            .arg("--root")
+            .arg(env.work.join("runc-state"))
+            .args(["run", "--bundle"])
+            .arg(&bundle)
+            .arg(format!("swap-{i}"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run runc");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            assert!(
+                text.contains("has-mount"),
+                "runc run {i} started without its mount: {text}"
+            );
+            runc_ran += 1;
+        } else {
+            runc_refused += 1;
+        }
+        if std::fs::read_dir(&host).unwrap().count() > 0 {
+            runc_on_host += 1;
+            for e in std::fs::read_dir(&host).unwrap().flatten() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    eprintln!(
+        "runc: {runc_ran} ran with their mount, {runc_refused} refused, \
+         {runc_on_host} made a directory on the host"
+    );
+    env.podctl_ok(&["rm", "--timeout", "0", &swapper_pod]);
+    assert!(
+        host_mounts_under(&env.work).is_empty(),
+        "{:?}",
+        host_mounts_under(&env.work)
+    );
+    env.finish();
+}

@@ -151,25 +151,7 @@ fn corpus() -> Vec<Variation> {
             set(s, "/process/user", json!({"uid": 0, "gid": 0, "umask": 63}))
         }),
         ("caps-docker-default", |s, _| {
-            let caps = json!([
-                "CAP_CHOWN",
-                "CAP_DAC_OVERRIDE",
-                "CAP_FSETID",
-                "CAP_FOWNER",
-                "CAP_MKNOD",
-                "CAP_NET_RAW",
-                "CAP_SETGID",
-                "CAP_SETUID",
-                "CAP_SETFCAP",
-                "CAP_SETPCAP",
-                "CAP_NET_BIND_SERVICE",
-                "CAP_SYS_CHROOT",
-                "CAP_KILL",
-                "CAP_AUDIT_WRITE"
-            ]);
-            s["process"]["capabilities"] = json!({
-                "bounding": caps, "effective": caps, "permitted": caps
-            });
+            s["process"]["capabilities"] = default_caps();
         }),
         ("caps-ambient-non-root", |s, _| {
             let c = json!(["CAP_NET_BIND_SERVICE"]);

@@ -6,8 +6,11 @@
 //! podprobe view                JSON: everything the container's confinement shows (see view.rs)
 //! podprobe shm-write KEY TEXT  make a SysV shared memory segment KEY holding TEXT
 //! podprobe shm-read KEY [SECS] print the text of segment KEY, waiting up to SECS for it
+//! podprobe exe-watch SECS      try to write every other process's binary (see attack.rs)
+//! podprobe exchange A B SECS   swap two names in a loop (see attack.rs)
 //! ```
 
+mod attack;
 mod view;
 
 use std::fs;
@@ -34,8 +37,10 @@ fn main() -> ExitCode {
         Some("alloc") if args.len() >= 2 => alloc(&args[1], args.get(2).map(String::as_str)),
         Some("lines") if args.len() == 2 => lines(&args[1]),
         Some("bigline") if args.len() == 2 => bigline(&args[1]),
+        Some("exe-watch") if args.len() == 2 => secs(&args[1]).and_then(attack::exe_watch),
+        Some("exchange") if args.len() == 4 => secs(&args[3]).and_then(|t| attack::exchange(&args[1], &args[2], t)),
         _ => Err(
-            "usage: podprobe report | view | shm-write KEY TEXT | shm-read KEY [SECS] | alloc MIB [--hold] | lines N | bigline BYTES"
+            "usage: podprobe report | view | shm-write KEY TEXT | shm-read KEY [SECS] | alloc MIB [--hold] | lines N | bigline BYTES | exe-watch SECS | exchange A B SECS"
                 .to_string(),
         ),
     };
@@ -179,4 +184,9 @@ fn bigline(n: &str) -> Result<(), String> {
         .lock()
         .write_all(&vec![b'x'; n])
         .map_err(|e| e.to_string())
+}
+
+fn secs(s: &str) -> Result<u64, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))
 }

@@ -172,6 +172,13 @@ pub fn apply(sets: &CapSets) -> Result<(), SysError> {
     Ok(())
 }
 
+/// Drops every capability of this process for good: the bounding set
+/// emptied, then no effective, permitted, inheritable or ambient one.
+pub fn drop_all() -> Result<(), SysError> {
+    limit_bounding(0)?;
+    apply(&CapSets::default())
+}
+
 #[repr(C)]
 #[allow(non_camel_case_types)]
 struct libc_cap_header {

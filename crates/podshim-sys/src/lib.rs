@@ -13,6 +13,8 @@ pub mod cgroup;
 #[allow(unsafe_code)]
 pub mod channel;
 pub mod error;
+#[allow(unsafe_code)]
+pub mod exe;
 pub mod exec;
 #[allow(unsafe_code)]
 pub mod fds;

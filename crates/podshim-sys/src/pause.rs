@@ -1,8 +1,9 @@
 //! `podshim pause`: the pod's infra process. Enters (or creates) the pod's
 //! net, IPC and UTS namespaces, sets the hostname, brings `lo` up, pins the
-//! namespaces under `P/ns/`, reports ready, then sleeps: it reaps any child
-//! it inherits, holds the log pipes the shim hands it, and exits 0 on
-//! SIGTERM or SIGINT.
+//! namespaces under `P/ns/`, confines itself (an empty read-only root of
+//! its own, no capabilities, no_new_privs, not dumpable), reports ready,
+//! then sleeps: it reaps any child it inherits, holds the log pipes the
+//! shim hands it, and exits 0 on SIGTERM or SIGINT.
 //!
 //! When the sandbox asks for a pid namespace (Kubernetes'
 //! shareProcessNamespace, CRI's POD mode), the pause forks after pinning:
@@ -105,7 +106,22 @@ fn setup(chan: &mut Chan) -> Result<bool, (&'static str, SysError)> {
             ns::pin_self(kind, &pin_dir.join(kind.proc_name())).map_err(|e| ("pin", e))?;
         }
     }
+    confine().map_err(|e| ("confine", e))?;
     Ok(entered.joined.contains(&NsKind::Pid) || fresh.contains(&NsKind::Pid))
+}
+
+/// With its namespaces pinned the pause needs nothing more of the host: an
+/// empty read-only root in a mount namespace of its own, no capability
+/// (bounding set included), no_new_privs, not dumpable. What a member of
+/// the pod can reach of it (ptrace, /proc/1/root, /proc/1/fd) holds
+/// nothing: its only descriptors are the channel to the shim and its
+/// stdio.
+fn confine() -> Result<(), SysError> {
+    crate::rootfs::enter_empty_root()?;
+    crate::caps::drop_all()?;
+    nix::sys::prctl::set_no_new_privs()
+        .map_err(|e| SysError::os("prctl", "PR_SET_NO_NEW_PRIVS", e))?;
+    crate::proc::set_undumpable()
 }
 
 /// Sleeps until SIGTERM or SIGINT, reaping children on SIGCHLD and, while

@@ -300,6 +300,17 @@ pub fn set_undumpable() -> Result<(), SysError> {
     nix::sys::prctl::set_dumpable(false).map_err(|e| SysError::os("prctl", "PR_SET_DUMPABLE", e))
 }
 
+/// The id of the mount an fd is on (`mnt_id` in /proc/self/fdinfo), as
+/// /proc/self/mountinfo numbers mounts.
+pub fn mount_id(fd: &impl std::os::fd::AsRawFd) -> Result<u64, SysError> {
+    let p = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
+    let text = std::fs::read_to_string(&p).map_err(|e| SysError::io("read", &p, e))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| SysError::os("read", format!("{p}: no mnt_id"), nix::errno::Errno::EINVAL))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

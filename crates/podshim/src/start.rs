@@ -86,8 +86,12 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
         .open(paths.shim_log())
         .with_context(|| format!("open {}", paths.shim_log().display()))?;
     let dir = paths.dir().to_string_lossy().into_owned();
+    // The daemon, and every child it re-executes, runs from a read-only
+    // view of this binary that no container can write through.
+    let sealed = podshim_sys::exe::sealed_self().context("seal the shim binary")?;
+    let exe = podshim_sys::exe::exec_path(&sealed);
     let spawned = spawn::spawn(Reexec {
-        exe: crate::child::SELF_EXE,
+        exe: &exe,
         arg0: "podshim",
         args: flags.to_args("serve"),
         stdio: ChildStdio {

@@ -1,0 +1,313 @@
+//! The container's filesystem view, built inside its fresh mount namespace:
+//! the rootfs mounts, the spec's mounts ([`mounts`]: destinations resolved
+//! by the kernel inside the rootfs, [`inroot`]), the /dev nodes
+//! ([`devices`]), pivot_root, masked and read-only paths, a read-only root.
+
+pub mod devices;
+pub mod inroot;
+pub mod mounts;
+pub mod options;
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use oci_spec::runtime::Spec;
+
+use crate::error::SysError;
+pub use options::{parse_options, MountOptions};
+
+/// The rootfs directory of a spec, absolute.
+pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, SysError> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| SysError::spec("root", "missing"))?;
+    let p = root.path();
+    Ok(if p.is_absolute() {
+        p.clone()
+    } else {
+        bundle.join(p)
+    })
+}
+
+/// A rootfs that is (or links to) the host's `/` would hand the container
+/// the host: refused.
+pub fn refuse_host_root(rootfs: &Path) -> Result<(), SysError> {
+    let real = fs::canonicalize(rootfs).map_err(|e| SysError::io("rootfs", rootfs, e))?;
+    if real == Path::new("/") {
+        return Err(SysError::spec(
+            "root.path",
+            format!("{} resolves to the host's /", rootfs.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Builds the container's filesystem and pivots into it. Runs in the
+/// container's pid 1, in its own mount namespace. `before_pivot` runs when
+/// everything is mounted, just before pivot_root (the createContainer
+/// hooks).
+pub fn prepare(
+    spec: &Spec,
+    bundle: &Path,
+    rootfs_mounts: &[crate::msg::RootfsMount],
+    before_pivot: &dyn Fn() -> Result<(), SysError>,
+) -> Result<(), SysError> {
+    let rootfs = rootfs_path(spec, bundle)?;
+    if !rootfs_mounts.is_empty() {
+        // Nothing of ours may reach the host's mount table.
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| SysError::os("make / ", "rslave", e))?;
+        fs::create_dir_all(&rootfs).map_err(|e| SysError::io("mkdir", &rootfs, e))?;
+        for m in rootfs_mounts {
+            let o = parse_options(&m.options);
+            let data = o.data.join(",");
+            let fstype = (!m.typ.is_empty() && m.typ != "bind").then_some(m.typ.as_str());
+            mount(
+                Some(m.source.as_str()),
+                &rootfs,
+                fstype,
+                o.flags,
+                (!data.is_empty()).then_some(data.as_str()),
+            )
+            .map_err(|e| {
+                SysError::os(
+                    "mount rootfs",
+                    format!("{} {} on {}", m.typ, m.source, rootfs.display()),
+                    e,
+                )
+            })?;
+        }
+    }
+    refuse_host_root(&rootfs)?;
+    let rootfs = fs::canonicalize(&rootfs).map_err(|e| SysError::io("rootfs", &rootfs, e))?;
+    if !rootfs.is_dir() {
+        return Err(SysError::spec(
+            "root.path",
+            format!("{} is not a directory", rootfs.display()),
+        ));
+    }
+    // Nothing we mount may propagate back to the host.
+    let propagation = match spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().clone())
+    {
+        Some(p) => {
+            let o = parse_options(std::slice::from_ref(&p));
+            if o.propagation.is_empty() {
+                return Err(SysError::spec(
+                    "linux.rootfsPropagation",
+                    format!("unknown value {p:?}"),
+                ));
+            }
+            o.propagation
+        }
+        None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
+    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
+        .map_err(|e| SysError::os("make / ", "propagation", e))?;
+    mount(
+        Some(&rootfs),
+        &rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| SysError::os("bind mount rootfs", rootfs.display(), e))?;
+
+    // Opened after the bind: every path below resolves on the bind.
+    let root = inroot::Root::open(&rootfs)?;
+    let mut has_devpts = false;
+    for m in spec.mounts().iter().flatten() {
+        mounts::mount_one(m, &root, bundle)?;
+        has_devpts |= m.typ().as_deref() == Some("devpts");
+    }
+    devices::create_default_devices(&root, has_devpts)?;
+    if let Some(devs) = spec.linux().as_ref().and_then(|l| l.devices().clone()) {
+        for d in &devs {
+            devices::create_device(&root, d)?;
+        }
+    }
+    drop(root);
+
+    before_pivot()?;
+    pivot(&rootfs)?;
+
+    // A missing working directory is made, as runc does; inside the new
+    // root, so no part of it can resolve outside.
+    if let Some(cwd) = spec.process().as_ref().map(|p| p.cwd()) {
+        if cwd.is_absolute() && !cwd.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(cwd)
+                .map_err(|e| SysError::io("create process.cwd", cwd, e))?;
+        }
+    }
+
+    Ok(())
+}
+
+/// After hostname and sysctls: read-only and masked paths, then a
+/// read-only root, in runc's order (so the mount tables match).
+pub fn finalize(spec: &Spec) -> Result<(), SysError> {
+    if let Some(linux) = spec.linux() {
+        for p in linux.readonly_paths().iter().flatten() {
+            readonly_path(p)?;
+        }
+        for p in linux.masked_paths().iter().flatten() {
+            mask_path(p)?;
+        }
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        let locked = if crate::userns::in_user_namespace() {
+            mount_flags_of(Path::new("/"))?
+        } else {
+            MsFlags::empty()
+        };
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            locked | MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(|e| SysError::os("remount / read-only", "/", e))?;
+    }
+    Ok(())
+}
+
+/// Leaves the host's filesystem for good: a private mount namespace whose
+/// root is an empty, read-only tmpfs, the old root detached. For the
+/// pause, which needs no file once its namespaces are pinned; a member of
+/// the pod that reaches it (/proc/1/root in a shared pid namespace) finds
+/// nothing there.
+pub fn enter_empty_root() -> Result<(), SysError> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| SysError::os("unshare", "mount namespace", e))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| SysError::os("make / ", "rprivate", e))?;
+    // /proc always exists; in this private namespace it is only a place.
+    let at = Path::new("/proc");
+    let locked = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(
+        Some("tmpfs"),
+        at,
+        Some("tmpfs"),
+        locked,
+        Some("size=4k,nr_inodes=1,mode=0555"),
+    )
+    .map_err(|e| SysError::os("mount", "the empty root", e))?;
+    pivot(at)?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        locked | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+        None::<&str>,
+    )
+    .map_err(|e| SysError::os("remount read-only", "the empty root", e))
+}
+
+fn pivot(rootfs: &Path) -> Result<(), SysError> {
+    nix::unistd::chdir(rootfs).map_err(|e| SysError::os("chdir", rootfs.display(), e))?;
+    nix::unistd::pivot_root(".", ".")
+        .map_err(|e| SysError::os("pivot_root", rootfs.display(), e))?;
+    // The old root is stacked under the new one at "."; detach it.
+    umount2(".", MntFlags::MNT_DETACH).map_err(|e| SysError::os("umount", "old root", e))?;
+    nix::unistd::chdir("/").map_err(|e| SysError::os("chdir", "/", e))
+}
+
+fn mask_path(p: &str) -> Result<(), SysError> {
+    let meta = match fs::metadata(p) {
+        Ok(m) => m,
+        Err(_) => return Ok(()),
+    };
+    let r = if meta.is_dir() {
+        mount(
+            Some("tmpfs"),
+            p,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+    } else {
+        mount(
+            Some("/dev/null"),
+            p,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+    };
+    r.map_err(|e| SysError::os("mask", p, e))
+}
+
+fn readonly_path(p: &str) -> Result<(), SysError> {
+    if fs::symlink_metadata(p).is_err() {
+        return Ok(());
+    }
+    mount(
+        Some(p),
+        p,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| SysError::os("bind", p, e))?;
+    // The remount keeps what the mount had (nosuid, nodev, noexec ... of
+    // /proc): a bind remount sets every flag anew.
+    mount(
+        None::<&str>,
+        p,
+        None::<&str>,
+        MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_REC
+            | mount_flags_of(Path::new(p))?,
+        None::<&str>,
+    )
+    .map_err(|e| SysError::os("remount read-only", p, e))
+}
+
+/// The per-mount flags of the mount `p` is on.
+fn mount_flags_of(p: &Path) -> Result<MsFlags, SysError> {
+    use nix::sys::statvfs::{statvfs, FsFlags};
+    let st = statvfs(p).map_err(|e| SysError::os("statvfs", p.display(), e))?;
+    let f = st.flags();
+    let mut out = MsFlags::empty();
+    for (fs_flag, ms_flag) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(fs_flag) {
+            out |= ms_flag;
+        }
+    }
+    Ok(out)
+}

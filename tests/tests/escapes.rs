@@ -453,3 +453,64 @@ fn a_mount_destination_swapped_for_a_symlink_does_not_escape() {
     );
     env.finish();
 }
+
+/// A container replaces its /bin/sh; the next person to `podctl debug` it
+/// runs that program. It must run confined as the container's own pid 1
+/// is (capabilities, no_new_privs, seccomp, cgroup), not as host root;
+/// only `--privileged` enters unconfined, and says so.
+#[test]
+fn podctl_debug_runs_the_containers_programs_confined() {
+    let mut env = TestEnv::new("debugsh");
+    let rootfs = own_rootfs(&env);
+    // The replacement reports how it was run.
+    let script = "#!/bin/busybox ash\n\
+                  grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status\n\
+                  echo \"cgroup=$(tr '\\n' ' ' < /proc/self/cgroup)\"\n";
+    let plant =
+        "rm /bin/sh; echo \"$SCRIPT\" > /bin/sh; chmod +x /bin/sh; echo planted; exec sleep 1000";
+    let mut spec = container_spec(&["/bin/busybox", "ash", "-c", plant]);
+    spec["root"] = json!({"path": rootfs, "readonly": false});
+    spec["process"]["capabilities"] = default_caps();
+    spec["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!(format!("SCRIPT={script}")));
+    let dir = env.write_pod("debugsh", "debugsh", &[("app", spec)]);
+    let pod = env.run_pod(&dir);
+    wait_for(Duration::from_secs(10), "the plant", || {
+        env.logs(&pod, "app").contains("planted").then_some(())
+    });
+    let pid1 = env.container_record(&pod, "app").pid;
+    let status = std::fs::read_to_string(format!("/proc/{pid1}/status")).unwrap();
+    let field = |text: &str, name: &str| -> String {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name}:")))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid1}/cgroup"))
+        .unwrap()
+        .lines()
+        .collect::<Vec<_>>()
+        .join(" ");
+
+    let out = env.podctl(&["debug", &pod, "app"]);
+    let seen = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{out:?}");
+    for name in ["CapEff", "CapBnd", "NoNewPrivs", "Seccomp"] {
+        assert_eq!(field(&seen, name), field(&status, name), "{name}: {seen}");
+    }
+    assert!(
+        seen.contains(&format!("cgroup={cgroup} ")),
+        "not in the container's cgroup: {seen} vs {cgroup}"
+    );
+
+    // The explicit choice: unconfined, with a warning.
+    let out = env.podctl(&["debug", "--privileged", &pod, "app"]);
+    let seen = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("warning: --privileged"), "{err}");
+    assert_ne!(field(&seen, "CapEff"), field(&status, "CapEff"), "{seen}");
+    env.podctl_ok(&["rm", "--timeout", "0", &pod]);
+    env.finish();
+}

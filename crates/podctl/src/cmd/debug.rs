@@ -1,6 +1,15 @@
-//! `podctl debug POD CONTAINER [-- CMD...]`: prints the nsenter command that
-//! enters the container (its pid on the host, every namespace it has) and
-//! runs it in place of podctl.
+//! `podctl debug POD CONTAINER [-- CMD...]`: a shell (or CMD) in a running
+//! container, confined exactly as the container's own processes are: it
+//! goes through the shim's Exec (`podctl exec -i`, with a terminal when
+//! podctl has one), so it gets the container's capabilities, seccomp
+//! profile, no_new_privs, user and cgroup. What runs is the container's
+//! own program, which the container may have replaced: it can do nothing
+//! the container cannot.
+//!
+//! `--privileged` is the explicit choice of the old way: nsenter into every
+//! namespace with all of root's capabilities, no seccomp and the host's
+//! cgroup; a replaced /bin/sh then runs as host root. `--print` prints that
+//! nsenter command and runs nothing.
 
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
@@ -11,12 +20,19 @@ use podshim_types::{ContainerRecord, TaskStatus};
 
 use crate::Ctx;
 
-/// Print the nsenter command that enters a container, and run it.
+/// A shell in a container, confined as the container is.
+///
+/// With --privileged: nsenter into its namespaces as host root, without
+/// the container's capabilities, seccomp or cgroup (the container's own
+/// programs then run with all of root's power).
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Only print the command.
+    /// Only print the nsenter command that enters the container.
     #[arg(long)]
     pub print: bool,
+    /// Enter with nsenter as host root, unconfined (see above).
+    #[arg(long)]
+    pub privileged: bool,
     /// The pod's id.
     pub pod: String,
     /// The container's name in the pod.
@@ -59,6 +75,24 @@ fn shell_quote(a: &str) -> String {
 }
 
 pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
+    if !a.privileged && !a.print {
+        use std::io::IsTerminal;
+        let cmd = if a.cmd.is_empty() {
+            vec!["sh".to_string()]
+        } else {
+            a.cmd
+        };
+        return crate::cmd::exec::run(
+            c,
+            crate::cmd::exec::Args {
+                stdin: true,
+                tty: std::io::stdin().is_terminal(),
+                pod: a.pod,
+                container: a.container,
+                cmd,
+            },
+        );
+    }
     let print_only = a.print;
     let (pod, paths) = c.pod(&a.pod)?;
     let id = c.task(&pod, &a.container)?;
@@ -73,6 +107,12 @@ pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
     }
     let args = nsenter_args(rec.pid, &a.cmd);
     let shown: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
+    if !print_only {
+        eprintln!(
+            "podctl: warning: --privileged: {name} runs its own programs as host root, \
+             without its capabilities, seccomp or cgroup"
+        );
+    }
     eprintln!("+ nsenter {}", shown.join(" "));
     if print_only {
         println!("nsenter {}", shown.join(" "));

@@ -11,7 +11,7 @@ use podshim_state::{read_json, PodPaths};
 use podshim_types::{Id, PodManifest, PodRecord, ProcessStamp};
 
 use crate::bundles::{bundles_dir, MANIFEST_COPY, SANDBOX_BUNDLE};
-use crate::shim::{is_not_found, Shim};
+use crate::shim::{code_of, is_not_found, Shim};
 use crate::Ctx;
 
 /// Task ids of a pod's containers in reverse start order (from the
@@ -81,6 +81,9 @@ fn signal_stop(s: &Shim, id: &str, timeout: Duration) -> anyhow::Result<bool> {
     match s.state(id) {
         Ok(_) => {}
         Err(e) if is_not_found(&e) => return Ok(false),
+        // Its Create is under way (its client may be gone): Delete stops
+        // it, nothing to signal.
+        Err(e) if code_of(&e) == Some(ttrpc::Code::FAILED_PRECONDITION) => return Ok(true),
         Err(e) => return Err(e),
     }
     let sig = if timeout.is_zero() {
@@ -99,6 +102,10 @@ fn signal_stop(s: &Shim, id: &str, timeout: Duration) -> anyhow::Result<bool> {
 /// Waits up to `timeout` for the task, kills it if it is still there, and
 /// deletes it.
 fn wait_and_delete(s: &Shim, id: &str, timeout: Duration) -> anyhow::Result<()> {
+    if matches!(s.state(id), Err(e) if code_of(&e) == Some(ttrpc::Code::FAILED_PRECONDITION)) {
+        s.delete(id)?;
+        return Ok(());
+    }
     if timeout.is_zero() || s.wait(id, timeout)?.is_none() {
         match s.kill(id, libc::SIGKILL as u32) {
             Ok(()) => {}

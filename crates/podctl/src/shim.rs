@@ -284,16 +284,38 @@ impl Shim {
     }
 }
 
-/// The shim's message, without ttrpc's wrapping.
+/// A status the shim answered with: its code and its message (shown
+/// without ttrpc's wrapping).
+#[derive(Debug)]
+pub struct Refused {
+    pub code: ttrpc::Code,
+    pub message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refused {}
+
 fn rpc(e: ttrpc::Error) -> anyhow::Error {
     match e {
-        ttrpc::Error::RpcStatus(s) => anyhow::anyhow!("{}", s.message()),
+        ttrpc::Error::RpcStatus(s) => anyhow::Error::new(Refused {
+            code: s.code(),
+            message: s.message().to_string(),
+        }),
         e => anyhow::anyhow!("{e}"),
     }
 }
 
+/// The status code the shim refused a call with, if it did.
+pub fn code_of(e: &anyhow::Error) -> Option<ttrpc::Code> {
+    e.downcast_ref::<Refused>().map(|r| r.code)
+}
+
 /// True when an error says the task or process is gone already.
 pub fn is_not_found(e: &anyhow::Error) -> bool {
-    let m = e.to_string();
-    m.contains("not found") || m.contains("already finished")
+    code_of(e) == Some(ttrpc::Code::NOT_FOUND) || e.to_string().contains("already finished")
 }

@@ -26,6 +26,17 @@ pub fn of(hooks: &Hooks, stage: &str) -> Vec<Hook> {
     list.clone().unwrap_or_default()
 }
 
+/// Kills a hook that was not waited for to its end.
+struct KillUnlessWaited<'a>(&'a podshim_sys::hooks::Started, bool);
+
+impl Drop for KillUnlessWaited<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.kill();
+        }
+    }
+}
+
 /// Runs the hooks of `stage` in order; the first failure is the error.
 pub async fn run(hooks: &Hooks, stage: &str, state: &str) -> Result<()> {
     for (i, hook) in of(hooks, stage).iter().enumerate() {
@@ -39,10 +50,15 @@ pub async fn run(hooks: &Hooks, stage: &str, state: &str) -> Result<()> {
                 .try_clone()
                 .map_err(|e| crate::error::ShimError::Internal(format!("dup pidfd: {e}")))?,
         );
+        // A Create that a Delete stops drops this future: the hook is
+        // killed with it rather than left running.
+        let mut guard = KillUnlessWaited(&started, false);
         let waited = match started.timeout {
             Some(t) => tokio::time::timeout(t, child.wait()).await.ok(),
             None => Some(child.wait().await),
         };
+        guard.1 = waited.is_some();
+        drop(guard);
         let code = match waited {
             Some(code) => code?,
             None => {

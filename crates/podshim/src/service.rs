@@ -37,6 +37,17 @@ fn status_of(s: TaskStatus) -> Status {
     }
 }
 
+/// Runs a lifecycle step on a task of its own. ttrpc drops a request's
+/// future at the client's deadline (and a client may crash): that drops
+/// the request, never the step half-way; the step completes or rolls back.
+async fn detached<T: Send + 'static>(
+    step: impl std::future::Future<Output = crate::error::Result<T>> + Send + 'static,
+) -> crate::error::Result<T> {
+    tokio::spawn(step)
+        .await
+        .map_err(|e| ShimError::Internal(format!("request task: {e}")))?
+}
+
 #[async_trait]
 impl Task for TaskService {
     async fn create(
@@ -56,16 +67,20 @@ impl Task for TaskService {
                 options: m.options.clone(),
             })
             .collect();
-        let pid = self
-            .pod
-            .create(
+        // A task it leaves after its client has gone is the client's to
+        // Delete, as always; a Create stuck on the way, too.
+        let pod = self.pod.clone();
+        let pid = detached(async move {
+            pod.create(
                 &req.id,
                 &req.bundle,
                 [&req.stdin, &req.stdout, &req.stderr],
                 req.terminal,
                 &rootfs,
             )
-            .await?;
+            .await
+        })
+        .await?;
         Ok(api::CreateTaskResponse {
             pid: pid as u32,
             ..Default::default()
@@ -74,7 +89,8 @@ impl Task for TaskService {
 
     async fn start(&self, _ctx: &TtrpcContext, req: api::StartRequest) -> R<api::StartResponse> {
         tracing::debug!(pod = %self.pod.id, request = "start", "{req:?}");
-        let pid = self.pod.start(&req.id, &req.exec_id).await?;
+        let pod = self.pod.clone();
+        let pid = detached(async move { pod.start(&req.id, &req.exec_id).await }).await?;
         Ok(api::StartResponse {
             pid: pid as u32,
             ..Default::default()
@@ -124,7 +140,8 @@ impl Task for TaskService {
 
     async fn delete(&self, _ctx: &TtrpcContext, req: api::DeleteRequest) -> R<api::DeleteResponse> {
         tracing::debug!(pod = %self.pod.id, request = "delete", "{req:?}");
-        let (pid, exit) = self.pod.delete(&req.id, &req.exec_id).await?;
+        let pod = self.pod.clone();
+        let (pid, exit) = detached(async move { pod.delete(&req.id, &req.exec_id).await }).await?;
         Ok(api::DeleteResponse {
             pid: pid.max(0) as u32,
             exit_status: exit.code as u32,
@@ -218,7 +235,8 @@ impl Task for TaskService {
                 return Ok(Empty::new());
             }
         }
-        self.pod.update(&req.id, value).await?;
+        let (pod, value) = (self.pod.clone(), value.to_vec());
+        detached(async move { pod.update(&req.id, &value).await }).await?;
         Ok(Empty::new())
     }
 
@@ -231,12 +249,14 @@ impl Task for TaskService {
     }
 
     async fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> R<Empty> {
-        self.pod.set_paused(&req.id, true).await?;
+        let pod = self.pod.clone();
+        detached(async move { pod.set_paused(&req.id, true).await }).await?;
         Ok(Empty::new())
     }
 
     async fn resume(&self, _ctx: &TtrpcContext, req: api::ResumeRequest) -> R<Empty> {
-        self.pod.set_paused(&req.id, false).await?;
+        let pod = self.pod.clone();
+        detached(async move { pod.set_paused(&req.id, false).await }).await?;
         Ok(Empty::new())
     }
 

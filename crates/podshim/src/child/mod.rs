@@ -163,6 +163,9 @@ impl Child {
 impl Drop for Child {
     fn drop(&mut self) {
         if !self.foreign {
+            // Exited while it was ours, its SIGCHLD went by: reap it now,
+            // through its own pidfd (a later exit is the orphan reaper's).
+            let _ = podshim_sys::proc::try_reap(&self.pidfd);
             owned().remove(&self.pid);
         }
     }

@@ -52,7 +52,7 @@ impl Pod {
             _ => bundle.namespace_plan(None)?,
         };
         bundle.check_container()?;
-        let reservation = self.reserve(&id)?;
+        let mut reservation = self.reserve(&id)?;
         let what = format!("create {id}");
         let rel = crate::cgroup::path_for(&bundle.spec, &self.namespace, &self.id, &id)?;
         let dir = self.paths.container_dir(&id);
@@ -80,7 +80,8 @@ impl Pod {
         let _g = task.init.lifecycle.lock().await;
         let made = async {
             self.persist(&task)?;
-            self.start_init(&task, &bundle, plan, &stdio, rootfs).await
+            self.start_init(&task, &bundle, plan, &stdio, rootfs, &mut reservation)
+                .await
         }
         .await;
         let pid1 = match made {
@@ -123,6 +124,7 @@ impl Pod {
         namespaces: Vec<NsRequest>,
         stdio: &Stdio,
         rootfs: &[RootfsMount],
+        reservation: &mut super::Reservation<'_>,
     ) -> Result<Child> {
         let terminal = task.init.terminal;
         let (child_stdio, mut io) = if terminal {
@@ -132,7 +134,10 @@ impl Pod {
                 container: task.id.as_str(),
                 namespace: self.namespace.as_str(),
             };
-            crate::stdio::open(stdio, &who).await?
+            tokio::select! {
+                r = crate::stdio::open(stdio, &who) => r?,
+                () = reservation.cancelled() => return Err(deleted(&task.id)),
+            }
         };
         let maps = bundle.id_maps(&namespaces)?;
         let cfg = InitConfig {
@@ -188,8 +193,12 @@ impl Pod {
                     }
                 }
             }
-        }
-        .await;
+        };
+        // A Delete while it runs stops it: what it started is killed below.
+        let handshake = tokio::select! {
+            r = handshake => r,
+            () = reservation.cancelled() => Err(deleted(&task.id)),
+        };
         let hs = match handshake {
             Ok(hs) => hs,
             Err(e) => {
@@ -241,6 +250,11 @@ impl Pod {
         crate::hooks::run_logged(&task.hooks, "poststart", &state).await;
         Ok(pid)
     }
+}
+
+/// The error of a Create a Delete stopped.
+fn deleted(id: &Id) -> ShimError {
+    ShimError::FailedPrecondition(format!("task {id} was deleted while it was being created"))
 }
 
 /// The init ended without a word before Ready (a memory limit that kills

@@ -13,6 +13,9 @@ use super::{signal_number, Pod};
 use crate::error::{Result, ShimError};
 use crate::publish::Happened;
 
+/// How long a Delete waits for a Create it cancelled to clean up.
+const CREATE_GIVES_UP: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Pod {
     /// Start: the sandbox, a container, or one of its exec processes.
     pub async fn start(self: &Arc<Self>, id: &str, exec_id: &str) -> Result<i32> {
@@ -76,6 +79,29 @@ impl Pod {
         }
         if self.is_sandbox(id) {
             return self.delete_sandbox().await;
+        }
+        // (The sandbox's Create, quick and hook-free, is not cancelled.)
+        if let Some(create) = (id != self.id.as_str())
+            .then(|| self.cancel_create(id))
+            .flatten()
+        {
+            // A Create under way (its client may be long gone): it kills
+            // what it started and removes what it made; then the task is
+            // gone, as after any Delete.
+            let gave_up = tokio::time::timeout(CREATE_GIVES_UP, create.closed()).await;
+            if gave_up.is_err() {
+                return Err(ShimError::Internal(format!(
+                    "task {id}: its Create did not stop within {CREATE_GIVES_UP:?}"
+                )));
+            }
+            tracing::info!(container = id, "deleted while it was being created");
+            return Ok((
+                0,
+                Exit {
+                    code: 137,
+                    at: SystemTime::now(),
+                },
+            ));
         }
         let task = self.task(id)?;
         self.delete_container(&task).await

@@ -21,14 +21,14 @@ mod recover;
 mod sandbox;
 mod task;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use podshim_state::{write_json, PodPaths};
 use podshim_sys::msg::RootfsMount;
 use podshim_types::{Id, PodRecord};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tracing::Instrument;
 
 use crate::bundle::{Bundle, Role};
@@ -42,8 +42,9 @@ pub use task::Task;
 struct Registry {
     record: PodRecord,
     sandbox: Option<Arc<Sandbox>>,
-    /// Ids whose Create is under way: a second Create of one fails at once.
-    creating: BTreeSet<String>,
+    /// Ids whose Create is under way, each with the switch that cancels
+    /// it (Delete): a second Create of one fails at once.
+    creating: BTreeMap<String, Arc<watch::Sender<bool>>>,
     tasks: BTreeMap<String, Arc<Task>>,
 }
 
@@ -58,10 +59,21 @@ pub struct Pod {
     pub shutdown: Notify,
 }
 
-/// The reservation of an id for a Create; dropping it lets the id go.
+/// The reservation of an id for a Create; dropping it lets the id go (and
+/// tells a Delete waiting for the Create to give up that it has).
 struct Reservation<'a> {
     pod: &'a Pod,
     id: Id,
+    cancel: watch::Receiver<bool>,
+}
+
+impl Reservation<'_> {
+    /// Resolves when a Delete asks this Create to give up.
+    async fn cancelled(&mut self) {
+        if self.cancel.wait_for(|c| *c).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 impl Drop for Reservation<'_> {
@@ -85,7 +97,7 @@ impl Pod {
             registry: Mutex::new(Registry {
                 record,
                 sandbox: None,
-                creating: BTreeSet::new(),
+                creating: BTreeMap::new(),
                 tasks: BTreeMap::new(),
             }),
             publisher: Mutex::new(publisher),
@@ -139,7 +151,7 @@ impl Pod {
         if let Some(t) = reg.tasks.get(id) {
             return Ok(t.clone());
         }
-        if reg.creating.contains(id) {
+        if reg.creating.contains_key(id) {
             return Err(ShimError::FailedPrecondition(format!(
                 "task {id} is being created"
             )));
@@ -189,7 +201,7 @@ impl Pod {
     fn reserve(&self, id: &Id) -> Result<Reservation<'_>> {
         let mut reg = self.registry();
         let taken = reg.tasks.contains_key(id.as_str())
-            || reg.creating.contains(id.as_str())
+            || reg.creating.contains_key(id.as_str())
             || (id == &self.id && reg.sandbox.is_some());
         if taken {
             return Err(ShimError::AlreadyExists(format!(
@@ -197,11 +209,22 @@ impl Pod {
                 self.id
             )));
         }
-        reg.creating.insert(id.to_string());
+        let (tx, cancel) = watch::channel(false);
+        reg.creating.insert(id.to_string(), Arc::new(tx));
         Ok(Reservation {
             pod: self,
             id: id.clone(),
+            cancel,
         })
+    }
+
+    /// Asks the Create under way for `id` to give up; `None` when there is
+    /// none. The Create kills what it started and removes what it made;
+    /// the returned switch's `closed()` resolves when it has.
+    fn cancel_create(&self, id: &str) -> Option<Arc<watch::Sender<bool>>> {
+        let tx = self.registry().creating.get(id).cloned()?;
+        let _ = tx.send(true);
+        Some(tx)
     }
 
     /// Create: the sandbox gets a pause, a container gets `podshim init`.

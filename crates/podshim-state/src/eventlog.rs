@@ -16,7 +16,13 @@ pub struct EventLog {
     path: PathBuf,
     file: File,
     next_seq: u64,
+    /// Lines a full disk kept back, in order, written before the next one.
+    pending: Vec<u8>,
 }
+
+/// Most bytes of events kept back for a full disk; past it the oldest
+/// kept-back line is dropped (and the drop is an error of its own).
+const MAX_PENDING: usize = 1 << 20;
 
 /// What an event is about, besides its topic.
 #[derive(Debug, Default, Clone)]
@@ -57,10 +63,13 @@ impl EventLog {
             path: path.to_path_buf(),
             file,
             next_seq: last + 1,
+            pending: Vec::new(),
         })
     }
 
-    /// Appends one event and returns the record written.
+    /// Appends one event and returns its record. On a full disk the line is
+    /// kept and written (whole, in order) before the next one or by
+    /// [`flush`](Self::flush); the error says it is late, not lost.
     pub fn append(
         &mut self,
         pod: &str,
@@ -84,13 +93,51 @@ impl EventLog {
             source,
         })?;
         line.push(b'\n');
-        // One write of a whole line on an O_APPEND file: readers never see
-        // half a line from us.
-        self.file
-            .write_all(&line)
-            .map_err(|e| StateError::io("append", &self.path, e))?;
         self.next_seq += 1;
+        if self.pending.len() + line.len() > MAX_PENDING {
+            let cut = self
+                .pending
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(self.pending.len(), |i| i + 1);
+            self.pending.drain(..cut);
+        }
+        self.pending.extend_from_slice(&line);
+        self.flush()?;
         Ok(rec)
+    }
+
+    /// Writes the lines kept back, one write each (on an O_APPEND file a
+    /// reader never sees half a line from us, unless the disk fills in the
+    /// middle of one: its rest follows when there is room).
+    pub fn flush(&mut self) -> Result<(), StateError> {
+        while !self.pending.is_empty() {
+            let end = self
+                .pending
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(self.pending.len(), |i| i + 1);
+            match self.file.write(&self.pending[..end]) {
+                Ok(0) => {
+                    return Err(StateError::io(
+                        "append",
+                        &self.path,
+                        std::io::Error::from(std::io::ErrorKind::WriteZero),
+                    ))
+                }
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(StateError::io("append", &self.path, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether lines are kept back, waiting for room.
+    pub fn is_behind(&self) -> bool {
+        !self.pending.is_empty()
     }
 }
 

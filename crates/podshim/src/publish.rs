@@ -89,7 +89,17 @@ impl Publisher {
         }
     }
 
-    /// Records and publishes one event about task `id`.
+    /// Writes the event log lines a full disk kept back; true when none is
+    /// left.
+    pub fn flush(&mut self) -> bool {
+        if let Err(e) = self.log.flush() {
+            tracing::debug!(pod = %self.pod, "event log still behind: {e}");
+        }
+        !self.log.is_behind()
+    }
+
+    /// Records and publishes one event about task `id` (published even
+    /// when the log cannot be written yet).
     pub fn emit(&mut self, id: &str, what: Happened) {
         let (topic, detail) = log_form(&what);
         if let Err(e) = self.log.append(&self.pod, id, topic, detail) {

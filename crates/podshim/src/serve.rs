@@ -37,6 +37,9 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
         .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_ansi(false)
+        // On a full disk a log line is lost, never the task writing it
+        // (the default reports the failure with eprintln!, which panics).
+        .log_internal_errors(false)
         .init();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

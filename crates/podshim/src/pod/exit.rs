@@ -110,7 +110,7 @@ impl Pod {
         );
     }
 
-    async fn on_exit(&self, whose: &Whose, code: i32, note: Option<String>) {
+    async fn on_exit(self: &Arc<Self>, whose: &Whose, code: i32, note: Option<String>) {
         let p = whose.process();
         let _g = p.lifecycle.lock().await;
         // Output is copied out before the exit is told.
@@ -140,21 +140,18 @@ impl Pod {
         };
         let exit = Exit { code, at };
         let pid = p.finish(exit, reason.clone(), oom_killed);
-        // The exit is on disk before anyone hears of it.
-        let written = match whose {
-            Whose::Pause(_) => {
-                self.update_record(|r| {
-                    r.status = PodStatus::Stopped;
-                    r.stopped_at = Some(rfc3339(at));
-                    r.stop_reason = Some(format!("pause (pid {pid}) exited with code {code}"));
-                });
-                self.write_record()
-            }
-            Whose::Init(t) => self.persist(t),
-            Whose::Exec(..) => Ok(()),
-        };
-        if let Err(e) = written {
-            tracing::error!("recording exit: {e}");
+        // The exit is on disk before anyone hears of it, when the disk
+        // lets it be: otherwise it is told from memory and written later.
+        if let Whose::Pause(_) = whose {
+            self.update_record(|r| {
+                r.status = PodStatus::Stopped;
+                r.stopped_at = Some(rfc3339(at));
+                r.stop_reason = Some(format!("pause (pid {pid}) exited with code {code}"));
+            });
+        }
+        if let Err(e) = self.record_exit(whose) {
+            tracing::error!("recording exit: {e}; told from memory, written when there is room");
+            self.record_exit_later(whose.clone());
         }
         p.tell(exit);
         tracing::info!(pid, code, "exited");
@@ -182,6 +179,43 @@ impl Pod {
             }
             _ => {}
         }
+    }
+
+    /// Writes the record an exit changed.
+    fn record_exit(&self, whose: &Whose) -> crate::error::Result<()> {
+        match whose {
+            Whose::Pause(_) => self.write_record(),
+            Whose::Init(t) => self.persist(t),
+            Whose::Exec(..) => Ok(()),
+        }
+    }
+
+    /// An exit whose record could not be written (a full disk): written
+    /// again, with the event log lines kept back, until it is (backing off
+    /// to a try every 10 s); the exit itself was told from memory.
+    fn record_exit_later(self: &Arc<Self>, whose: Whose) {
+        let pod = self.clone();
+        tokio::spawn(async move {
+            let mut pause = Duration::from_millis(200);
+            loop {
+                tokio::time::sleep(pause).await;
+                let events = pod.flush_events();
+                // Deleted meanwhile: its record went with it.
+                let kept = match &whose {
+                    Whose::Init(t) => pod.task(t.id.as_str()).is_ok(),
+                    Whose::Pause(_) => pod.sandbox().is_some(),
+                    Whose::Exec(..) => false,
+                };
+                if !kept {
+                    return;
+                }
+                if pod.record_exit(&whose).is_ok() && events {
+                    tracing::info!(container = %whose.id(&pod), "exit recorded at last");
+                    return;
+                }
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+        });
     }
 
     /// The pause is gone, so the pod is: kill every container.

@@ -116,6 +116,15 @@ impl Pod {
             .emit(id, what);
     }
 
+    /// Writes the event log lines a full disk kept back; true when none is
+    /// left.
+    pub(crate) fn flush_events(&self) -> bool {
+        self.publisher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .flush()
+    }
+
     /// The pod record, as it is now.
     pub(crate) fn record(&self) -> PodRecord {
         self.registry().record.clone()

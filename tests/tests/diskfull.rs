@@ -100,7 +100,10 @@ fn an_exit_on_a_full_disk_is_not_lost() {
         .arg(format!("of={}", fill.display()))
         .output();
     // An exec needs no room (its FIFOs take none): it runs.
-    assert_eq!(env.podctl_ok(&["exec", &pod, "idle", "--", "echo", "hi"]), "hi\n");
+    assert_eq!(
+        env.podctl_ok(&["exec", &pod, "idle", "--", "echo", "hi"]),
+        "hi\n"
+    );
     // A Create cannot write its record: refused whole.
     let mut spec = container_spec(&["sleep", "1000"]);
     spec["annotations"] = serde_json::json!({

@@ -172,6 +172,49 @@ fn hostile_ids_and_bundles_over_ttrpc() {
     let msg = rpc_message(&client.create(ctx(), &req).unwrap_err());
     assert!(msg.contains("byte limit"), "{msg}");
     shim_unharmed(&env, &client, &pod);
+    // Valid JSON between the channel's frame limit (16 MiB) and the old
+    // bundle limit (64 MiB), and just over the one limit (8 MiB): refused
+    // at once, by size, naming it; nothing started, nothing left.
+    for (name, size) in [("big", 20usize << 20), ("over", (8 << 20) + 1)] {
+        let mut spec = member_spec(&pod);
+        spec["annotations"]["pad"] = json!("");
+        let base = spec.to_string().len();
+        spec["annotations"]["pad"] = json!("x".repeat(size - base));
+        let text = spec.to_string();
+        assert_eq!(text.len(), size);
+        let dir = bundle_with(&env, name, text.as_bytes());
+        let req = api::CreateTaskRequest {
+            id: format!("c-{name}"),
+            bundle: dir.to_string_lossy().into_owned(),
+            ..Default::default()
+        };
+        let began = Instant::now();
+        let msg = rpc_message(&client.create(ctx(), &req).unwrap_err());
+        assert!(msg.contains(&format!("is {size} bytes")), "{name}: {msg}");
+        assert!(msg.contains("INVALID_ARGUMENT"), "{name}: {msg}");
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "{name}: {:?}",
+            began.elapsed()
+        );
+        shim_unharmed(&env, &client, &pod);
+    }
+    // Just under it, the spec crosses the channel and the container runs.
+    let mut spec = member_spec(&pod);
+    spec["annotations"]["pad"] = json!("x".repeat((8 << 20) - 4096));
+    let dir = bundle_with(&env, "under", spec.to_string().as_bytes());
+    let req = api::CreateTaskRequest {
+        id: "c-under".into(),
+        bundle: dir.to_string_lossy().into_owned(),
+        ..Default::default()
+    };
+    client.create(ctx(), &req).expect("an 8 MiB config.json");
+    let req = api::DeleteRequest {
+        id: "c-under".into(),
+        ..Default::default()
+    };
+    client.delete(ctx(), &req).unwrap();
+    shim_unharmed(&env, &client, &pod);
     // A bundle that is not there, or a file.
     for (name, path) in [
         ("missing", env.work.join("no/such/bundle")),

@@ -373,3 +373,44 @@ fn bad_cgroup_settings_are_refused_and_leave_nothing() {
     assert!(left.is_empty(), "cgroups left after failed runs: {left:?}");
     env.finish();
 }
+
+/// A memory limit too low for the container's init to get as far as its
+/// process: the Create fails saying the init was OOM-killed and naming the
+/// memory limit, and leaves nothing. runc 1.1, same spec, fails a step
+/// later (it sets the limit after its init joined the cgroup) and names
+/// the memory limit too.
+#[test]
+fn a_limit_too_low_to_start_names_the_oom_kill() {
+    let mut env = TestEnv::new("oomcreate");
+    let spec = with_resources(
+        container_spec(&["true"]),
+        json!({"memory": {"limit": 1, "swap": 1}}),
+    );
+    let dir = env.write_pod("oomcreate", "oomcreate", &[("tiny", spec.clone())]);
+    let err = env.podctl_err(&["run", dir.to_str().unwrap()]);
+    assert!(
+        err.contains("OOM-killed") && err.contains("memory limit"),
+        "podshim: {err}"
+    );
+    assert!(env.cgroups_left().is_empty(), "{:?}", env.cgroups_left());
+
+    let bundle = env.work.join("runc-oom");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let mut runc_spec = spec;
+    runc_spec["linux"]["cgroupsPath"] = json!(format!("/{}-runc", env.cgroup_parent));
+    std::fs::write(bundle.join("config.json"), runc_spec.to_string()).unwrap();
+    let out = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(env.work.join("runc-state"))
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg("oom-create")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run runc");
+    let runc_err = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("podshim: {err}\nrunc: {runc_err}");
+    assert!(!out.status.success());
+    assert!(runc_err.contains("memory limit"), "runc: {runc_err}");
+    env.finish();
+}

@@ -18,6 +18,12 @@ pub const CHILD_FD: RawFd = 3;
 /// Largest frame accepted (a spec with many mounts is a few hundred KiB).
 pub const MAX_FRAME: usize = 16 << 20;
 
+/// Largest config.json a task may have: the spec crosses the channel in
+/// one frame with the rest of its child's config, so this is the one limit
+/// a bundle is checked against before anything starts (half a frame
+/// leaves room for the rest, and for what re-encoding adds).
+pub const MAX_SPEC: u64 = (MAX_FRAME / 2) as u64;
+
 /// Encodes one frame.
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, SysError> {
     let body = serde_json::to_vec(msg).map_err(|e| SysError::Channel(format!("encode: {e}")))?;

@@ -14,7 +14,7 @@ pub const MAX_ID_LEN: usize = 76;
 pub enum IdError {
     #[error("id is empty")]
     Empty,
-    #[error("id {id:?} is {len} characters long, the limit is {MAX_ID_LEN}")]
+    #[error("id {id:?} is {len} bytes long, the limit is {MAX_ID_LEN}")]
     TooLong { id: String, len: usize },
     #[error("id {id:?} contains {what}, which is not allowed (letters, digits, '.', '-', '_' only, not starting with '.')")]
     BadCharacter { id: String, what: String },
@@ -39,11 +39,13 @@ impl Id {
                 len: id.len(),
             });
         }
-        let first = id.as_bytes()[0];
+        // Shown as given: whole characters (never a byte of one), control
+        // characters escaped once, by the message's {:?}.
+        let first = id.chars().next().unwrap_or_default();
         if !first.is_ascii_alphanumeric() {
             return Err(IdError::BadCharacter {
                 id: id.to_string(),
-                what: format!("{:?} as its first character", first as char),
+                what: format!("{first:?} as its first character"),
             });
         }
         if let Some(c) = id
@@ -51,7 +53,7 @@ impl Id {
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
         {
             return Err(IdError::BadCharacter {
-                id: id.escape_debug().to_string(),
+                id: id.to_string(),
                 what: format!("{c:?}"),
             });
         }
@@ -112,6 +114,21 @@ mod tests {
             Err(IdError::TooLong { len, .. }) => assert_eq!(len, 10_000),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn refused_ids_are_shown_as_given() {
+        let e = Id::new("été").unwrap_err().to_string();
+        assert!(
+            e.contains("\"été\"") && e.contains("'é' as its first"),
+            "{e}"
+        );
+        let e = Id::new("caféine").unwrap_err().to_string();
+        assert!(e.contains("\"caféine\"") && e.contains("'é'"), "{e}");
+        let e = Id::new("a\nb").unwrap_err().to_string();
+        assert!(e.contains(r#""a\nb""#), "{e}");
+        let e = Id::new(&"é".repeat(40)).unwrap_err().to_string();
+        assert!(e.contains("80 bytes") && e.contains(&"é".repeat(32)), "{e}");
     }
 
     #[test]

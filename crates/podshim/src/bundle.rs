@@ -10,8 +10,9 @@ use podshim_types::{annotations as ann, Id};
 
 use crate::error::{Result, ShimError};
 
-/// Largest config.json read; larger is refused before parsing.
-const MAX_CONFIG: u64 = 64 << 20;
+/// Largest config.json read; larger is refused before parsing, before
+/// anything of the task exists.
+const MAX_CONFIG: u64 = podshim_sys::channel::MAX_SPEC;
 
 /// What a task is to its pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +50,7 @@ impl Bundle {
         })?;
         if meta.len() > MAX_CONFIG {
             return Err(ShimError::InvalidArgument(format!(
-                "bundle config {} is {} bytes, over the {MAX_CONFIG} byte limit",
+                "bundle config {} is {} bytes, over the {MAX_CONFIG} byte limit (8 MiB)",
                 path.display(),
                 meta.len()
             )));

@@ -141,6 +141,11 @@ impl TaskResources {
         untold
     }
 
+    /// Every OOM kill the kernel counted in the task's cgroup.
+    pub fn oom_kills(&self) -> u64 {
+        self.cg.oom_kills().unwrap_or(0)
+    }
+
     /// True when OOM kills were published less than `within` ago.
     pub fn oom_since(&self, within: Duration) -> bool {
         self.last_oom

@@ -160,7 +160,9 @@ impl Pod {
             let mut hs = InitHandshake::begin(chan, &cfg).await?;
             loop {
                 match hs.next().await? {
-                    InitStep::Ended => return Err(ended(&mut first, &mut pid1).await),
+                    InitStep::Ended => {
+                        return Err(ended(&mut first, &mut pid1, task.resources.as_ref()).await)
+                    }
                     InitStep::MapUserNs => {
                         let first_pid = first.as_ref().map(Child::pid).unwrap_or(0);
                         child::map_user_ns(first_pid, maps.as_ref())?;
@@ -258,14 +260,23 @@ fn deleted(id: &Id) -> ShimError {
 }
 
 /// The init ended without a word before Ready (a memory limit that kills
-/// it, a crash): the error says how it ended.
-async fn ended(first: &mut Option<Child>, pid1: &mut Option<Child>) -> ShimError {
+/// it, a crash): the error says how it ended, an OOM kill by name, as
+/// runc's does.
+async fn ended(
+    first: &mut Option<Child>,
+    pid1: &mut Option<Child>,
+    resources: Option<&TaskResources>,
+) -> ShimError {
     let e = "container init ended before it was ready";
     let code = match pid1.take().or_else(|| first.take()) {
         Some(c) => c.exit_within(std::time::Duration::from_millis(500)).await,
         None => None,
     };
+    let oom = resources.map_or(0, TaskResources::oom_kills);
     match code {
+        Some(137) if oom > 0 => ShimError::ResourceExhausted(
+            "container init was OOM-killed before it was ready (memory limit too low?)".into(),
+        ),
         Some(code) => ShimError::Internal(format!("{e}: it exited with code {code}")),
         None => ShimError::Internal(e.into()),
     }

@@ -381,7 +381,7 @@ fn bad_cgroup_settings_are_refused_and_leave_nothing() {
 /// the memory limit too.
 #[test]
 fn a_limit_too_low_to_start_names_the_oom_kill() {
-    let mut env = TestEnv::new("oomcreate");
+    let env = TestEnv::new("oomcreate");
     let spec = with_resources(
         container_spec(&["true"]),
         json!({"memory": {"limit": 1, "swap": 1}}),

@@ -311,6 +311,16 @@ pub fn mount_id(fd: &impl std::os::fd::AsRawFd) -> Result<u64, SysError> {
         .ok_or_else(|| SysError::os("read", format!("{p}: no mnt_id"), nix::errno::Errno::EINVAL))
 }
 
+/// Gives the allocator's free memory back to the system (glibc's
+/// malloc_trim), after a burst of buffers was freed.
+pub fn trim_heap() {
+    // SAFETY: malloc_trim takes a size and only walks the allocator's own
+    // free lists; it is safe to call at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

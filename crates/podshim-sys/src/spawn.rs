@@ -35,6 +35,26 @@ pub struct Reexec<'a> {
     pub cwd: Option<&'a str>,
 }
 
+/// RLIMIT_NOFILE as this process started with, once it raised its own
+/// ([`raise_nofile_limit`]); every child gets it back, so containers and
+/// hooks see the limit they would without the shim.
+static STARTED_NOFILE: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+
+/// Raises this process's soft RLIMIT_NOFILE to its hard limit (the shim
+/// holds a descriptor per connection, pipe and pidfd); children are given
+/// the old limits back. Returns the new soft limit.
+pub fn raise_nofile_limit() -> Result<u64, SysError> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)
+        .map_err(|e| SysError::os("getrlimit", "RLIMIT_NOFILE", e))?;
+    let _ = STARTED_NOFILE.set((soft, hard));
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+            .map_err(|e| SysError::os("setrlimit", "RLIMIT_NOFILE", e))?;
+    }
+    Ok(hard)
+}
+
 /// Starts the child and returns its pid. The child is not waited for here:
 /// the caller opens a pidfd and is its only waiter.
 pub fn spawn(r: Reexec<'_>) -> Result<i32, SysError> {
@@ -54,11 +74,34 @@ pub fn spawn(r: Reexec<'_>) -> Result<i32, SysError> {
     }
     let fds = r.fds.clone();
     let setsid = r.setsid;
+    let nofile = STARTED_NOFILE.get().map(|&(soft, hard)| libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    });
     // SAFETY: the closure runs between fork and exec in the child. It only
-    // calls dup2, fcntl and setsid, which are async-signal-safe, and
-    // allocates nothing (the fd list was cloned before the fork).
+    // calls getrlimit, setrlimit, dup2, fcntl and setsid, which are
+    // async-signal-safe,
+    // and allocates nothing (the fd list was cloned before the fork, the
+    // limit copied).
     unsafe {
         cmd.pre_exec(move || {
+            if let Some(start) = &nofile {
+                // Never above what the process may have now (someone may
+                // have lowered it since): lowering needs no privilege.
+                let mut now = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) == 0 {
+                    let l = libc::rlimit {
+                        rlim_cur: start.rlim_cur.min(now.rlim_max),
+                        rlim_max: start.rlim_max.min(now.rlim_max),
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &l) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+            }
             if setsid && libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }

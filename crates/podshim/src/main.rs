@@ -10,6 +10,7 @@ mod error;
 mod fault;
 mod flags;
 mod hooks;
+mod listen;
 mod pod;
 mod publish;
 mod serve;

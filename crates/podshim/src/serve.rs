@@ -10,7 +10,6 @@ use anyhow::Context;
 use containerd_shim_protos::shim_async::create_task;
 use podshim_state::{time::now_rfc3339, EventLog, StateRoot};
 use podshim_types::{Id, PodRecord, PodStatus};
-use ttrpc::asynchronous::transport::Listener;
 use ttrpc::asynchronous::Server;
 
 use crate::flags::Flags;
@@ -24,6 +23,9 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
     let pod_id = Id::new(&pod_id)?;
     let listener = podshim_sys::fds::take_inherited(3).context("listening socket on fd 3")?;
     podshim_sys::proc::become_subreaper()?;
+    // A descriptor per connection, pipe and pidfd: as many as allowed
+    // (children get the old limit back).
+    let nofile = podshim_sys::spawn::raise_nofile_limit()?;
     // -debug or PODSHIM_LOG=debug|trace|info|warn|error.
     let level = std::env::var("PODSHIM_LOG")
         .ok()
@@ -41,6 +43,7 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
         // (the default reports the failure with eprintln!, which panics).
         .log_internal_errors(false)
         .init();
+    tracing::debug!(nofile, "descriptor limit");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -88,8 +91,7 @@ async fn serve(flags: &Flags, pod_id: Id, listener: std::os::fd::OwnedFd) -> any
     crate::child::spawn_orphan_reaper()?;
 
     let listener = std::os::unix::net::UnixListener::from(listener);
-    listener.set_nonblocking(true)?;
-    let listener = Listener::try_from(listener).context("ttrpc listener")?;
+    let listener = crate::listen::watched(listener).context("ttrpc listener")?;
     let mut server = Server::new()
         .add_listener(listener)
         .register_service(create_task(Arc::new(TaskService { pod: pod.clone() })));

@@ -12,10 +12,15 @@
 //!   without one). The window size is set with ResizePty, as for any task.
 //!
 //! A client that does not keep up is disconnected, never waited for: the
-//! log and the container go on at their own pace.
+//! log and the container go on at their own pace. At most [`MAX_CLIENTS`]
+//! are attached to a container at once (more are closed at once), each
+//! with at most [`CLIENT_BYTES`] of output queued; the output is shared
+//! between the clients' queues, not copied per client, and the heap is
+//! trimmed when a client is let go.
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::io::unix::AsyncFd;
@@ -25,18 +30,39 @@ use tokio::sync::{mpsc, watch};
 
 use crate::error::{Result, ShimError};
 
-/// Output frames a client may have queued before it is dropped.
-const CLIENT_QUEUE: usize = 64;
+/// Most clients attached to one container at once.
+pub const MAX_CLIENTS: usize = 16;
+/// Most output bytes queued for one client before it is let go.
+pub const CLIENT_BYTES: usize = 1 << 20;
 /// How long one write to a client may wait for it to read.
 const STALLED_CLIENT: std::time::Duration = std::time::Duration::from_secs(10);
 use podshim_types::attach::{self as wire, FRAME_EXIT, FRAME_INPUT, MAX_INPUT_FRAME};
 
-/// One output frame: kind and bytes.
-type Frame = (u8, Vec<u8>);
+/// One output frame: kind and bytes, shared by every client's queue.
+type Frame = (u8, Arc<[u8]>);
+
+/// One attached client's queue.
+struct Client {
+    frames: mpsc::UnboundedSender<Frame>,
+    /// Bytes queued and not yet written to the client.
+    queued: Arc<AtomicUsize>,
+}
+
+impl Client {
+    /// Queues a frame; false when the client is gone or too far behind.
+    fn offer(&self, frame: &Frame) -> bool {
+        let len = frame.1.len();
+        if self.queued.load(Ordering::SeqCst) + len > CLIENT_BYTES {
+            return false;
+        }
+        self.queued.fetch_add(len, Ordering::SeqCst);
+        self.frames.send(frame.clone()).is_ok()
+    }
+}
 
 /// The clients attached to one container's output.
 pub struct Hub {
-    clients: Mutex<Vec<mpsc::Sender<Frame>>>,
+    clients: Mutex<Vec<Client>>,
     /// True once the output has ended.
     ended: watch::Sender<bool>,
     /// The terminal master, when the container has one.
@@ -62,26 +88,41 @@ impl Hub {
         if clients.is_empty() || data.is_empty() {
             return;
         }
-        clients.retain(|c| c.try_send((stream, data.to_vec())).is_ok());
+        let frame: Frame = (stream, Arc::from(data));
+        let before = clients.len();
+        clients.retain(|c| c.offer(&frame));
+        if clients.len() < before {
+            tracing::warn!(
+                "attach: let go of {} clients that fell behind",
+                before - clients.len()
+            );
+        }
     }
 
     /// The output has ended: clients get the exit frame and are let go.
     pub fn end(&self) {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         for c in clients.drain(..) {
-            let _ = c.try_send((FRAME_EXIT, Vec::new()));
+            let _ = c.frames.send((FRAME_EXIT, Arc::from(&[][..])));
         }
         self.ended.send_replace(true);
     }
 
-    fn join(&self) -> Option<mpsc::Receiver<Frame>> {
+    /// A new client's queue and its byte count; `None` when the output
+    /// has ended or [`MAX_CLIENTS`] are attached.
+    fn join(&self) -> Option<(mpsc::UnboundedReceiver<Frame>, Arc<AtomicUsize>)> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if *self.ended.borrow() {
+        clients.retain(|c| !c.frames.is_closed());
+        if *self.ended.borrow() || clients.len() >= MAX_CLIENTS {
             return None;
         }
-        let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
-        clients.push(tx);
-        Some(rx)
+        let (frames, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        clients.push(Client {
+            frames,
+            queued: queued.clone(),
+        });
+        Some((rx, queued))
     }
 }
 
@@ -118,7 +159,8 @@ pub fn listen(hub: Arc<Hub>, path: PathBuf) -> Result<()> {
 }
 
 fn serve_client(hub: &Arc<Hub>, stream: UnixStream) {
-    let Some(mut output) = hub.join() else {
+    let Some((mut output, queued)) = hub.join() else {
+        tracing::warn!("attach: {MAX_CLIENTS} clients attached already, one more refused");
         return;
     };
     let (mut rd, mut wr) = stream.into_split();
@@ -149,12 +191,16 @@ fn serve_client(hub: &Arc<Hub>, stream: UnixStream) {
             frame.extend_from_slice(&data);
             // A client that takes no output for this long is let go.
             let sent = tokio::time::timeout(STALLED_CLIENT, wr.write_all(&frame)).await;
+            queued.fetch_sub(data.len(), Ordering::SeqCst);
             if !matches!(sent, Ok(Ok(()))) || kind == FRAME_EXIT {
                 break;
             }
         }
-        // The client is let go: its input ends with its output.
+        // The client is let go: its input ends with its output, and what
+        // it held goes back to the system.
         input.abort();
         let _ = wr.shutdown().await;
+        drop(output);
+        podshim_sys::proc::trim_heap();
     });
 }

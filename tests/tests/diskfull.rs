@@ -93,6 +93,25 @@ fn an_exit_on_a_full_disk_is_not_lost() {
     let events = std::fs::read_to_string(env.pod_dir(&pod).join("events.jsonl")).unwrap();
     assert!(events.contains("exit"), "{events}");
 
+    // A container created while there is room, started when there is not.
+    let mut spec = container_spec(&["sleep", "1000"]);
+    spec["annotations"] = serde_json::json!({
+        "io.kubernetes.cri.container-type": "container",
+        "io.kubernetes.cri.sandbox-id": pod
+    });
+    let bundle = env.work.join("late");
+    std::fs::create_dir_all(&bundle).unwrap();
+    std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+    let later = format!("{pod}-later");
+    let req = api::CreateTaskRequest {
+        id: later.clone(),
+        bundle: bundle.to_string_lossy().into_owned(),
+        ..Default::default()
+    };
+    client
+        .create(ctx(), &req)
+        .expect("create while there is room");
+
     // Full again, by a file: every other write meets ENOSPC.
     let fill = env.root.join("fill");
     let _ = Command::new("dd")
@@ -104,15 +123,39 @@ fn an_exit_on_a_full_disk_is_not_lost() {
         env.podctl_ok(&["exec", &pod, "idle", "--", "echo", "hi"]),
         "hi\n"
     );
+    // Start, pause and resume happen; their records follow later.
+    let status = |id: &str| {
+        client
+            .state(
+                ctx(),
+                &api::StateRequest {
+                    id: id.into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .status
+            .value()
+    };
+    let req = api::StartRequest {
+        id: later.clone(),
+        ..Default::default()
+    };
+    client.start(ctx(), &req).expect("start on a full disk");
+    assert_eq!(status(&later), api::Status::RUNNING as i32);
+    let req = api::PauseRequest {
+        id: later.clone(),
+        ..Default::default()
+    };
+    client.pause(ctx(), &req).expect("pause on a full disk");
+    assert_eq!(status(&later), api::Status::PAUSED as i32);
+    let req = api::ResumeRequest {
+        id: later.clone(),
+        ..Default::default()
+    };
+    client.resume(ctx(), &req).expect("resume on a full disk");
+    assert_eq!(status(&later), api::Status::RUNNING as i32);
     // A Create cannot write its record: refused whole.
-    let mut spec = container_spec(&["sleep", "1000"]);
-    spec["annotations"] = serde_json::json!({
-        "io.kubernetes.cri.container-type": "container",
-        "io.kubernetes.cri.sandbox-id": pod
-    });
-    let bundle = env.work.join("late");
-    std::fs::create_dir_all(&bundle).unwrap();
-    std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
     let late = format!("{pod}-late");
     let req = api::CreateTaskRequest {
         id: late.clone(),

@@ -233,7 +233,7 @@ impl Pod {
     }
 
     /// Start of a container: its pid 1 executes the process.
-    pub(super) async fn start_container(&self, task: &Arc<Task>) -> Result<i32> {
+    pub(super) async fn start_container(self: &Arc<Self>, task: &Arc<Task>) -> Result<i32> {
         let _g = task.init.lifecycle.lock().await;
         task.init.check(Verb::Start)?;
         let pid = task.init.pid();
@@ -246,7 +246,8 @@ impl Pod {
             .await
             .map_err(|e| e.context(&format!("start {}", task.id)))?;
         task.init.set_running();
-        self.persist(task)?;
+        // It runs: a record the disk refuses now is written later.
+        self.persist_done(task);
         self.emit(task.id.as_str(), Happened::Start { pid });
         let state = task.hook_state("running");
         crate::hooks::run_logged(&task.hooks, "poststart", &state).await;

@@ -151,7 +151,7 @@ impl Pod {
         }
         if let Err(e) = self.record_exit(whose) {
             tracing::error!("recording exit: {e}; told from memory, written when there is room");
-            self.record_exit_later(whose.clone());
+            self.record_later(whose.clone());
         }
         p.tell(exit);
         tracing::info!(pid, code, "exited");
@@ -181,8 +181,8 @@ impl Pod {
         }
     }
 
-    /// Writes the record an exit changed.
-    fn record_exit(&self, whose: &Whose) -> crate::error::Result<()> {
+    /// Writes the record an exit (or another step of the process) changed.
+    pub(super) fn record_exit(&self, whose: &Whose) -> crate::error::Result<()> {
         match whose {
             Whose::Pause(_) => self.write_record(),
             Whose::Init(t) => self.persist(t),
@@ -190,10 +190,11 @@ impl Pod {
         }
     }
 
-    /// An exit whose record could not be written (a full disk): written
-    /// again, with the event log lines kept back, until it is (backing off
-    /// to a try every 10 s); the exit itself was told from memory.
-    fn record_exit_later(self: &Arc<Self>, whose: Whose) {
+    /// A step done (an exit, a start) whose record could not be written (a
+    /// full disk): written again, with the event log lines kept back, until
+    /// it is (backing off to a try every 10 s), or its task is deleted; the
+    /// step itself was told from memory.
+    pub(super) fn record_later(self: &Arc<Self>, whose: Whose) {
         let pod = self.clone();
         tokio::spawn(async move {
             let mut pause = Duration::from_millis(200);
@@ -210,7 +211,7 @@ impl Pod {
                     return;
                 }
                 if pod.record_exit(&whose).is_ok() && events {
-                    tracing::info!(container = %whose.id(&pod), "exit recorded at last");
+                    tracing::info!(container = %whose.id(&pod), "recorded at last");
                     return;
                 }
                 pause = (pause * 2).min(Duration::from_secs(10));

@@ -191,7 +191,7 @@ impl Pod {
     }
 
     /// Pause (freeze) or resume (thaw) a running container.
-    pub async fn set_paused(&self, id: &str, paused: bool) -> Result<()> {
+    pub async fn set_paused(self: &Arc<Self>, id: &str, paused: bool) -> Result<()> {
         let task = self.task(id)?;
         let _g = task.init.lifecycle.lock().await;
         let (verb, to) = if paused {
@@ -207,7 +207,7 @@ impl Pod {
             cg.thaw()?;
         }
         task.init.st().status = to;
-        self.persist(&task)?;
+        self.persist_done(&task);
         self.emit(
             id,
             if paused {

@@ -146,6 +146,16 @@ impl Pod {
         Ok(())
     }
 
+    /// Writes the record of a step that has happened (a start, a pause):
+    /// when the disk refuses it, the step stands, told from memory, and the
+    /// record is written later.
+    fn persist_done(self: &Arc<Self>, task: &Arc<Task>) {
+        if let Err(e) = self.persist(task) {
+            tracing::error!(container = %task.id, "recording: {e}; written when there is room");
+            self.record_later(exit::Whose::Init(task.clone()));
+        }
+    }
+
     pub(crate) fn sandbox(&self) -> Option<Arc<Sandbox>> {
         self.registry().sandbox.clone()
     }

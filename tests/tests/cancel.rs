@@ -6,6 +6,8 @@
 use std::time::{Duration, Instant};
 
 use containerd_shim_protos::api;
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use containerd_shim_protos::protobuf::MessageField;
 use containerd_shim_protos::shim::shim_ttrpc::TaskClient;
 use podshim_tests::*;
 use serde_json::json;
@@ -217,6 +219,75 @@ fn every_request_completes_after_its_client_has_gone() {
         },
     );
     eventually("resumed", api::Status::RUNNING);
+    // An exec added and started by clients that are gone: it runs, and
+    // the next client gets its exit.
+    let any = |type_url: &str, v: serde_json::Value| Any {
+        type_url: type_url.into(),
+        value: v.to_string().into_bytes(),
+        ..Default::default()
+    };
+    let process = json!({"args": ["sh", "-c", "exit 4"], "cwd": "/",
+                         "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin:/usr/bin"]});
+    let _ = client.exec(
+        gone(),
+        &api::ExecProcessRequest {
+            id: id.clone(),
+            exec_id: "e1".into(),
+            spec: MessageField::some(any(
+                "types.containerd.io/opencontainers/runtime-spec/1/Process",
+                process,
+            )),
+            ..Default::default()
+        },
+    );
+    let exec_state = || {
+        client
+            .state(
+                ctx(),
+                &api::StateRequest {
+                    id: id.clone(),
+                    exec_id: "e1".into(),
+                    ..Default::default()
+                },
+            )
+            .ok()
+    };
+    wait_for(Duration::from_secs(10), "the exec added", || exec_state());
+    let _ = client.start(
+        gone(),
+        &api::StartRequest {
+            id: id.clone(),
+            exec_id: "e1".into(),
+            ..Default::default()
+        },
+    );
+    let waited = client
+        .wait(
+            ctx(),
+            &api::WaitRequest {
+                id: id.clone(),
+                exec_id: "e1".into(),
+                ..Default::default()
+            },
+        )
+        .expect("the exec's exit");
+    assert_eq!(waited.exit_status, 4);
+    // An Update from a client that is gone: the limit is set.
+    let _ = client.update(
+        gone(),
+        &api::UpdateTaskRequest {
+            id: id.clone(),
+            resources: MessageField::some(any(
+                "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources",
+                json!({"pids": {"limit": 50}}),
+            )),
+            ..Default::default()
+        },
+    );
+    let pids_max = env.cgroup_file("pids", &pod, &id, "pids.max");
+    wait_for(Duration::from_secs(10), "the update", || {
+        (std::fs::read_to_string(&pids_max).ok()?.trim() == "50").then_some(())
+    });
     let _ = client.kill(
         gone(),
         &api::KillRequest {

@@ -215,6 +215,16 @@ fn hostile_ids_and_bundles_over_ttrpc() {
     };
     client.delete(ctx(), &req).unwrap();
     shim_unharmed(&env, &client, &pod);
+    // An id that is not an id, shown as given in the refusal.
+    for id in ["été", "caféine", "a\u{301}b"] {
+        let req = api::CreateTaskRequest {
+            id: id.into(),
+            bundle: dir.to_string_lossy().into_owned(),
+            ..Default::default()
+        };
+        let msg = rpc_message(&client.create(ctx(), &req).unwrap_err());
+        assert!(msg.contains(&format!("{id:?}")), "{id}: {msg}");
+    }
     // A bundle that is not there, or a file.
     for (name, path) in [
         ("missing", env.work.join("no/such/bundle")),

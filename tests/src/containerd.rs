@@ -13,6 +13,9 @@ pub const RUNTIME: &str = "io.containerd.podshim.v1";
 
 /// The name the test image is imported under.
 pub const TEST_IMAGE_NAME: &str = "docker.io/podshim/test:1";
+/// The sandbox image (the same rootfs, its command sleeps): podshim runs
+/// its own pause, runc runs the image.
+pub const TEST_PAUSE_IMAGE_NAME: &str = "docker.io/podshim/test-pause:1";
 
 pub struct Containerd {
     pub dir: PathBuf,
@@ -63,12 +66,13 @@ impl Containerd {
             std::fs::write(cni.join("10-podshim-test.conflist"), conf).unwrap();
             let cri = "plugins.\"io.containerd.grpc.v1.cri\"";
             format!(
-                "[{cri}]\n  sandbox_image = \"{TEST_IMAGE_NAME}\"\n  restrict_oom_score_adj = true\n  \
+                "[{cri}]\n  sandbox_image = \"{TEST_PAUSE_IMAGE_NAME}\"\n  restrict_oom_score_adj = true\n  \
                  disable_apparmor = true\n  \
                  stream_server_address = \"127.0.0.1\"\n  stream_server_port = \"0\"\n\
                  [{cri}.cni]\n  bin_dir = \"/usr/lib/cni\"\n  conf_dir = \"{cni}\"\n\
                  [{cri}.containerd]\n  default_runtime_name = \"podshim\"\n\
-                 [{cri}.containerd.runtimes.podshim]\n  runtime_type = \"{RUNTIME}\"\n",
+                 [{cri}.containerd.runtimes.podshim]\n  runtime_type = \"{RUNTIME}\"\n\
+                 [{cri}.containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n",
                 cni = cni.display()
             )
         });

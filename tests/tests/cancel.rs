@@ -252,7 +252,7 @@ fn every_request_completes_after_its_client_has_gone() {
             )
             .ok()
     };
-    wait_for(Duration::from_secs(10), "the exec added", || exec_state());
+    wait_for(Duration::from_secs(10), "the exec added", exec_state);
     let _ = client.start(
         gone(),
         &api::StartRequest {

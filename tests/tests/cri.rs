@@ -400,3 +400,171 @@ impl Drop for DeleteLinkOnDrop {
             .status();
     }
 }
+
+/// What one pod shows under a runtime handler: for a hostNetwork+hostIPC
+/// pod, whether its container is in the host's net and ipc namespaces; for
+/// a pod with sysctls, what its container reads back.
+async fn host_and_sysctl_view(
+    c: &mut RuntimeServiceClient<Channel>,
+    ctd: &Containerd,
+    env: &TestEnv,
+    handler: &str,
+) -> (bool, bool, String) {
+    let logs = env.work.join(format!("logs-{handler}"));
+    std::fs::create_dir_all(&logs).unwrap();
+    let me = std::process::id() as i32;
+    let run = |name: String, host: bool, sysctls: Vec<(&str, &str)>| {
+        let mut config = sandbox_config(
+            &name,
+            NamespaceMode::Container,
+            &logs.to_string_lossy(),
+            &format!("/{}/pod-{name}", env.cgroup_parent),
+        );
+        let linux = config.linux.as_mut().unwrap();
+        linux.sysctls = sysctls
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if host {
+            // As kubelet: a hostNetwork pod gets no hostname of its own.
+            config.hostname = String::new();
+            let linux = config.linux.as_mut().unwrap();
+            let ns = linux
+                .security_context
+                .as_mut()
+                .unwrap()
+                .namespace_options
+                .as_mut()
+                .unwrap();
+            ns.network = NamespaceMode::Node as i32;
+            ns.ipc = NamespaceMode::Node as i32;
+        }
+        config
+    };
+    let mut out = (false, false, String::new());
+    for (i, host) in [true, false].into_iter().enumerate() {
+        let name = format!("hs-{handler}-{i}");
+        let sysctls = if host {
+            vec![]
+        } else {
+            vec![("kernel.shm_rmid_forced", "1"), ("kernel.msgmax", "9000")]
+        };
+        let sconfig = run(name.clone(), host, sysctls);
+        let sandbox = c
+            .run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(sconfig.clone()),
+                runtime_handler: handler.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("RunPodSandbox {name}: {e}\n{}", ctd.log()))
+            .into_inner()
+            .pod_sandbox_id;
+        let mut cconfig = container_config("app", NamespaceMode::Container, "sleep 1000");
+        if host {
+            let ns = cconfig
+                .linux
+                .as_mut()
+                .unwrap()
+                .security_context
+                .as_mut()
+                .unwrap()
+                .namespace_options
+                .as_mut()
+                .unwrap();
+            ns.network = NamespaceMode::Node as i32;
+            ns.ipc = NamespaceMode::Node as i32;
+        }
+        let id = c
+            .create_container(CreateContainerRequest {
+                pod_sandbox_id: sandbox.clone(),
+                config: Some(cconfig),
+                sandbox_config: Some(sconfig),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("CreateContainer {name}: {e}\n{}", ctd.log()))
+            .into_inner()
+            .container_id;
+        c.start_container(StartContainerRequest {
+            container_id: id.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("StartContainer {name}: {e}"));
+        let pid = task_pid(ctd, &id);
+        if host {
+            out.0 = ns_inode(pid, "net") == ns_inode(me, "net");
+            out.1 = ns_inode(pid, "ipc") == ns_inode(me, "ipc");
+        } else {
+            let r = exec_sync(
+                c,
+                &id,
+                &[
+                    "sh",
+                    "-c",
+                    "echo $(cat /proc/sys/kernel/shm_rmid_forced) $(cat /proc/sys/kernel/msgmax)",
+                ],
+                10,
+            )
+            .await
+            .unwrap();
+            out.2 = String::from_utf8_lossy(&r.stdout).trim().to_string();
+        }
+        c.stop_container(StopContainerRequest {
+            container_id: id.clone(),
+            timeout: 0,
+        })
+        .await
+        .unwrap();
+        c.remove_container(RemoveContainerRequest { container_id: id })
+            .await
+            .unwrap();
+        c.stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: sandbox.clone(),
+        })
+        .await
+        .unwrap();
+        c.remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: sandbox,
+        })
+        .await
+        .unwrap();
+    }
+    out
+}
+
+/// hostNetwork + hostIPC pods and pod sysctls through containerd's CRI,
+/// side by side with runc (io.containerd.runc.v2) in the same containerd.
+#[tokio::test(flavor = "current_thread")]
+async fn cri_host_namespaces_and_sysctls_as_runc_has_them() {
+    let env = TestEnv::new("crihost");
+    let bridge = format!("psh{}", std::process::id() % 100_000);
+    let subnet = format!("10.232.{}.0/24", std::process::id() % 250);
+    let _bridge_gone = DeleteLinkOnDrop(bridge.clone());
+    let ctd = Containerd::start_cri(&env, &bridge, &subnet);
+    let mut c = connect(ctd.address.clone()).await;
+    let ours = host_and_sysctl_view(&mut c, &ctd, &env, "podshim").await;
+    assert_eq!(
+        env.cgroups_left(),
+        Vec::<std::path::PathBuf>::new(),
+        "podshim left cgroups"
+    );
+    let runc = host_and_sysctl_view(&mut c, &ctd, &env, "runc").await;
+    // runc leaves the pod-level cgroups it made to kubelet, which removes
+    // them: so does the test, deepest first.
+    fn rmdir_tree(d: &std::path::Path) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                rmdir_tree(&e.path());
+            }
+        }
+        let _ = std::fs::remove_dir(d);
+    }
+    for d in env.cgroups_left() {
+        rmdir_tree(&d);
+    }
+    eprintln!("podshim {ours:?}, runc {runc:?}");
+    assert_eq!(ours, (true, true, "1 9000".to_string()), "podshim");
+    assert_eq!(ours, runc, "podshim and runc differ");
+    drop(c);
+    ctd.stop();
+    env.finish();
+}

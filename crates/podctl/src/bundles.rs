@@ -40,14 +40,22 @@ pub fn write_json(path: &Path, v: &Value) -> anyhow::Result<()> {
     fs::write(path, text).with_context(|| format!("write {}", path.display()))
 }
 
-/// The sandbox's bundle: the pod's hostname and new net, ipc and uts
-/// namespaces (and pid, when shared), as containerd's CRI writes it.
+/// The sandbox's bundle: the pod's hostname, its sysctls, and new net, ipc
+/// and uts namespaces (and pid, when shared) but those it takes from the
+/// host, as containerd's CRI writes it (hostNetwork: no network entry).
 pub fn sandbox_spec(m: &PodManifest) -> anyhow::Result<Value> {
-    let mut namespaces = vec![
-        json!({"type": "network"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-    ];
+    let mut namespaces = Vec::new();
+    if !m.host_network {
+        namespaces.push(json!({"type": "network"}));
+    }
+    if !m.host_ipc {
+        namespaces.push(json!({"type": "ipc"}));
+    }
+    // hostNetwork brings the host's UTS namespace, as Kubernetes has it:
+    // the node's hostname.
+    if !m.host_network {
+        namespaces.push(json!({"type": "uts"}));
+    }
     if m.share_pid_namespace {
         namespaces.push(json!({"type": "pid"}));
     }
@@ -57,7 +65,6 @@ pub fn sandbox_spec(m: &PodManifest) -> anyhow::Result<Value> {
     }
     let mut spec = json!({
         "ociVersion": "1.0.2",
-        "hostname": m.hostname(),
         "root": {"path": "rootfs", "readonly": true},
         "annotations": {
             ann::CONTAINER_TYPE: ann::CONTAINER_TYPE_SANDBOX,
@@ -66,6 +73,12 @@ pub fn sandbox_spec(m: &PodManifest) -> anyhow::Result<Value> {
         },
         "linux": {"namespaces": namespaces}
     });
+    if !m.host_network {
+        spec["hostname"] = json!(m.hostname());
+    }
+    if !m.sysctls.is_empty() {
+        spec["linux"]["sysctl"] = json!(m.sysctls);
+    }
     if let Some((uid, gid)) = userns {
         spec["linux"]["uidMappings"] = uid;
         spec["linux"]["gidMappings"] = gid;
@@ -121,7 +134,9 @@ pub fn limits(
 }
 
 /// A member's bundle: its own config.json with the pod annotations, an
-/// absolute rootfs path, and the pod's pid namespace when it is shared.
+/// absolute rootfs path, and the pod's pid namespace when it is shared (the
+/// host's with host_pid; the shim puts a member of a host_network or
+/// host_ipc pod in the host's of those itself).
 pub fn member_spec(
     mut spec: Value,
     src: &Path,
@@ -129,6 +144,14 @@ pub fn member_spec(
     name: &Id,
     shared_pid: Option<&str>,
 ) -> anyhow::Result<Value> {
+    if m.host_pid {
+        if let Some(list) = spec
+            .pointer_mut("/linux/namespaces")
+            .and_then(|n| n.as_array_mut())
+        {
+            list.retain(|ns| ns["type"] != "pid");
+        }
+    }
     // In a pod with a user namespace every member joins it (the shim puts
     // in the pod's), with the same mappings, as containerd's CRI writes it.
     if let Some((uid, gid)) = user_namespace(m)? {

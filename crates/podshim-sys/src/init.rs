@@ -143,20 +143,8 @@ fn setup_container(
     }
     if let Some(sysctl) = cfg.spec.linux().as_ref().and_then(|l| l.sysctl().clone()) {
         for (key, value) in &sysctl {
-            write_sysctl(key, value).map_err(|e| ("sysctl", e))?;
+            crate::sysctl::write(key, value).map_err(|e| ("sysctl", e))?;
         }
     }
     crate::rootfs::finalize(&cfg.spec).map_err(|e| ("rootfs", e))
-}
-
-fn write_sysctl(key: &str, value: &str) -> Result<(), SysError> {
-    if key.contains("..") || key.contains('/') {
-        return Err(SysError::spec("linux.sysctl", format!("bad key {key:?}")));
-    }
-    let path = format!("/proc/sys/{}", key.replace('.', "/"));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(value.as_bytes()))
-        .map_err(|e| SysError::io("sysctl", path, e))
 }

@@ -39,6 +39,7 @@ pub mod seccomp;
 pub mod shm;
 #[allow(unsafe_code)]
 pub mod spawn;
+pub mod sysctl;
 #[allow(unsafe_code)]
 pub mod tty;
 pub mod userns;

@@ -136,7 +136,7 @@ pub enum Pause {}
 pub struct PauseConfig {
     pub pod: String,
     /// user (when the pod has its own), net, ipc, uts and pid, each new or
-    /// joined.
+    /// joined; a kind not listed is the host's (hostNetwork, hostIPC, ...).
     pub namespaces: Vec<NsRequest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
@@ -145,6 +145,10 @@ pub struct PauseConfig {
     /// The cgroup to join first, one directory per hierarchy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cgroup: Vec<String>,
+    /// The pod's sysctls (the sandbox's linux.sysctl), checked by the shim
+    /// to be in namespaces of the pod's own, written once they are entered.
+    #[serde(default, skip_serializing_if = "std::collections::HashMap::is_empty")]
+    pub sysctl: std::collections::HashMap<String, String>,
 }
 
 /// Pause -> shim.

@@ -98,12 +98,20 @@ fn setup(chan: &mut Chan) -> Result<bool, (&'static str, SysError)> {
     if fresh.contains(&NsKind::Net) {
         crate::net::loopback_up().map_err(|e| ("loopback", e))?;
     }
+    let mut keys: Vec<&String> = cfg.sysctl.keys().collect();
+    keys.sort();
+    for key in keys {
+        crate::sysctl::write(key, &cfg.sysctl[key]).map_err(|e| ("sysctl", e))?;
+    }
     // In a user namespace the host's mounts are out of reach: the shim
-    // pins the namespaces then.
+    // pins the namespaces then. The host's own (hostNetwork, ...) are not
+    // the pod's to pin.
     if !entered.user() {
         let pin_dir = Path::new(&cfg.pin_dir);
         for kind in [NsKind::Net, NsKind::Ipc, NsKind::Uts] {
-            ns::pin_self(kind, &pin_dir.join(kind.proc_name())).map_err(|e| ("pin", e))?;
+            if cfg.namespaces.iter().any(|r| r.kind == kind) {
+                ns::pin_self(kind, &pin_dir.join(kind.proc_name())).map_err(|e| ("pin", e))?;
+            }
         }
     }
     confine().map_err(|e| ("confine", e))?;

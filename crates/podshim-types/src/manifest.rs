@@ -42,6 +42,21 @@ pub struct PodManifest {
     /// name servers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<Dns>,
+    /// The host's network namespace for the pod (Kubernetes' hostNetwork):
+    /// no CNI network, the host's interfaces and ports.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_network: bool,
+    /// The host's IPC namespace (hostIPC).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_ipc: bool,
+    /// The host's pid namespace for every container (hostPID).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_pid: bool,
+    /// Sysctls of the pod, set in its namespaces before any container
+    /// starts (Kubernetes' securityContext.sysctls); only those of a
+    /// namespace the pod does not share with the host.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub sysctls: std::collections::BTreeMap<String, String>,
 }
 
 /// One host port forwarded to a container port of the pod.
@@ -112,6 +127,8 @@ pub enum ManifestError {
     TaskId { name: String, source: IdError },
     #[error("pod.json: ports: {0}")]
     BadPort(String),
+    #[error("pod.json: {0}")]
+    Conflict(&'static str),
 }
 
 impl PodManifest {
@@ -141,6 +158,16 @@ impl PodManifest {
                     name: c.name.to_string(),
                     source,
                 })?;
+        }
+        if self.host_pid && self.share_pid_namespace {
+            return Err(ManifestError::Conflict(
+                "host_pid and share_pid_namespace exclude each other",
+            ));
+        }
+        if self.host_network && !self.ports.is_empty() {
+            return Err(ManifestError::Conflict(
+                "host_network pods listen on the host's ports themselves: no ports to forward",
+            ));
         }
         let host = self.hostname();
         let ok = !host.is_empty()

@@ -221,7 +221,13 @@ impl Bundle {
                 Some(p) => Some(p.to_string_lossy().into_owned()),
                 None => match (pod_pins, kind) {
                     (Some(pin), NsKind::Net | NsKind::Ipc | NsKind::Uts) => {
-                        Some(pin(kind.proc_name()))
+                        let pinned = pin(kind.proc_name());
+                        if !Path::new(&pinned).exists() {
+                            // The pod has the host's (hostNetwork, ...):
+                            // so has the member.
+                            continue;
+                        }
+                        Some(pinned)
                     }
                     // The pod's user namespace, when it has one.
                     (Some(pin), NsKind::User) => {
@@ -247,6 +253,35 @@ impl Bundle {
         Ok(out)
     }
 
+    /// A hostname needs a UTS namespace of the task's own (new or the
+    /// pod's): refused otherwise, as runc refuses it.
+    pub fn check_hostname(&self, plan: &[NsRequest]) -> Result<()> {
+        match self.spec.hostname().as_deref() {
+            Some(h) if !h.is_empty() && !plan.iter().any(|r| r.kind == NsKind::Uts) => {
+                Err(ShimError::InvalidArgument(format!(
+                    "hostname {h:?}: unable to set a hostname without a private UTS namespace"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The spec's linux.sysctl, checked against the namespaces the task
+    /// will have (`plan`): a sysctl that would reach the host is refused,
+    /// by name, before anything starts (as runc refuses it).
+    pub fn sysctls(&self, plan: &[NsRequest]) -> Result<std::collections::HashMap<String, String>> {
+        let sysctl = self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.sysctl().clone())
+            .unwrap_or_default();
+        podshim_sys::sysctl::check("linux.sysctl", &sysctl, |kind| {
+            plan.iter().any(|r| r.kind == kind)
+        })?;
+        Ok(sysctl)
+    }
+
     fn namespaces(&self) -> Vec<oci_spec::runtime::LinuxNamespace> {
         self.spec
             .linux()
@@ -256,7 +291,9 @@ impl Bundle {
     }
 
     /// The sandbox's net/ipc/uts: joined when the spec gives a path (as
-    /// containerd's CRI does for a netns it made), new otherwise. A pid
+    /// containerd's CRI does for a netns it made), new when it lists the
+    /// kind without one, the host's when it does not list it (hostNetwork,
+    /// hostIPC: the pause stays where the shim is). A pid
     /// namespace in the sandbox spec (CRI's POD mode, Kubernetes'
     /// shareProcessNamespace) makes the pause pid 1 of the pod's own. A
     /// user namespace comes first: the pod's other namespaces belong to it.
@@ -274,7 +311,7 @@ impl Bundle {
         let mut out = Vec::new();
         out.extend(given.iter().filter(|r| r.kind == NsKind::User).cloned());
         for kind in [NsKind::Net, NsKind::Ipc, NsKind::Uts] {
-            out.push(named(kind).unwrap_or(NsRequest::new(kind)));
+            out.extend(named(kind));
         }
         out.extend(given.iter().filter(|r| r.kind == NsKind::Pid).cloned());
         Ok(out)

@@ -83,8 +83,13 @@ pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
                        "protocol": p.protocol, "hostIP": p.host_ip})
             })
             .collect();
-        let network = crate::cni::attach(&paths, m.id.as_str(), &paths.ns_pin("net"), ports)
-            .with_context(|| format!("network of pod {}", m.id))?;
+        // A host_network pod has the host's interfaces: nothing to attach.
+        let network = if m.host_network {
+            None
+        } else {
+            crate::cni::attach(&paths, m.id.as_str(), &paths.ns_pin("net"), ports)
+                .with_context(|| format!("network of pod {}", m.id))?
+        };
         crate::etc::write(&paths, &m, network.as_ref().and_then(|n| n.ip.as_deref()))?;
         let mut prepared = Vec::new();
         for (entry, src, spec) in bundles {

@@ -122,6 +122,7 @@ mod tests {
             hostname: None,
             pin_dir: "/x".into(),
             cgroup: Vec::new(),
+            sysctl: Default::default(),
         }
     }
 

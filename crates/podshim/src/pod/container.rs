@@ -52,6 +52,8 @@ impl Pod {
             _ => bundle.namespace_plan(None)?,
         };
         bundle.check_container()?;
+        bundle.sysctls(&plan)?;
+        bundle.check_hostname(&plan)?;
         let mut reservation = self.reserve(&id)?;
         let what = format!("create {id}");
         let rel = crate::cgroup::path_for(&bundle.spec, &self.namespace, &self.id, &id)?;

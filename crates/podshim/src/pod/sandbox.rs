@@ -55,6 +55,8 @@ impl Pod {
             )));
         }
         let namespaces = bundle.sandbox_namespaces()?;
+        let sysctl = bundle.sysctls(&namespaces)?;
+        bundle.check_hostname(&namespaces)?;
         let reservation = self.reserve(&id)?;
         let rel = crate::cgroup::path_for(&bundle.spec, &self.namespace, &self.id, &id)?;
         let res = TaskResources::create(&rel, crate::cgroup::MARKERS.into(), &bundle.spec)
@@ -65,7 +67,10 @@ impl Pod {
         // (record_pause), so that a cleanup after a crash finds both.
         self.update_record(|r| r.cgroup = Some(rel.clone()));
         let _g = sandbox.process.lifecycle.lock().await;
-        let (pause, link) = match self.start_pause(&sandbox, &bundle, namespaces).await {
+        let (pause, link) = match self
+            .start_pause(&sandbox, &bundle, namespaces, sysctl)
+            .await
+        {
             Ok(started) => started,
             Err(e) => {
                 if let Some(r) = &sandbox.resources {
@@ -96,10 +101,9 @@ impl Pod {
             r.hostname = bundle.spec.hostname().clone();
             r.namespaces = PINNED
                 .iter()
-                .map(|k| self.paths.ns_pin(k.proc_name()))
-                .filter(|p| p.exists())
-                .zip(PINNED)
-                .map(|(p, k)| (k.proc_name().to_string(), p.to_string_lossy().into_owned()))
+                .map(|k| (k.proc_name(), self.paths.ns_pin(k.proc_name())))
+                .filter(|(_, p)| p.exists())
+                .map(|(k, p)| (k.to_string(), p.to_string_lossy().into_owned()))
                 .collect();
         });
         self.write_record()?;
@@ -132,6 +136,7 @@ impl Pod {
         sandbox: &Sandbox,
         bundle: &Bundle,
         namespaces: Vec<NsRequest>,
+        sysctl: std::collections::HashMap<String, String>,
     ) -> Result<(Child, PauseLink)> {
         let ns_dir = self.paths.ns_dir();
         std::fs::create_dir_all(&ns_dir)
@@ -140,6 +145,10 @@ impl Pod {
             child::spawn("pause", &["--pod", self.id.as_str()], Default::default())?;
         self.record_pause(pause.pid());
         let user_ns = namespaces.iter().any(|r| r.kind == NsKind::User);
+        let kinds: Vec<NsKind> = PINNED
+            .into_iter()
+            .filter(|k| namespaces.iter().any(|r| r.kind == *k))
+            .collect();
         let cfg = PauseConfig {
             pod: self.id.to_string(),
             hostname: bundle.spec.hostname().clone(),
@@ -150,6 +159,7 @@ impl Pod {
                 .map(|r| r.join_dirs())
                 .unwrap_or_default(),
             namespaces,
+            sysctl,
         };
         let outcome = async {
             let mut hs = PauseHandshake::begin(chan, &cfg).await?;
@@ -171,7 +181,7 @@ impl Pod {
             }
             // In its user namespace the pause cannot mount on the host.
             if user_ns {
-                pin_from_outside(pause.pid(), &ns_dir).await?;
+                pin_from_outside(pause.pid(), &ns_dir, &kinds).await?;
             }
             Ok(hs.into_link())
         }
@@ -261,13 +271,13 @@ impl Pod {
     }
 }
 
-/// Pins the user, net, ipc and uts namespaces of `pid` in `dir` with
-/// `podshim pin`, a fresh process in the host's mount namespace.
-async fn pin_from_outside(pid: i32, dir: &Path) -> Result<()> {
+/// Pins the namespaces `kinds` of `pid` in `dir` with `podshim pin`, a
+/// fresh process in the host's mount namespace.
+async fn pin_from_outside(pid: i32, dir: &Path, kinds: &[NsKind]) -> Result<()> {
     let dir = dir.to_string_lossy().into_owned();
     let pid_arg = pid.to_string();
     let mut args = vec![pid_arg.as_str(), dir.as_str()];
-    args.extend(PINNED.iter().map(|k| k.proc_name()));
+    args.extend(kinds.iter().map(|k| k.proc_name()));
     // Its errors go to the shim's own log.
     let stdio = podshim_sys::spawn::ChildStdio {
         stderr: std::io::stderr().as_fd().try_clone_to_owned().ok(),

@@ -568,3 +568,91 @@ async fn cri_host_namespaces_and_sysctls_as_runc_has_them() {
     ctd.stop();
     env.finish();
 }
+
+/// A process whose binary is not in the image fails when CRI makes its
+/// task (StartContainer: the runtime's Create), naming it, under podshim as
+/// under runc.
+#[tokio::test(flavor = "current_thread")]
+async fn cri_a_missing_binary_fails_the_create_as_under_runc() {
+    let env = TestEnv::new("crimissing");
+    let bridge = format!("psm{}", std::process::id() % 100_000);
+    let subnet = format!("10.233.{}.0/24", std::process::id() % 250);
+    let _bridge_gone = DeleteLinkOnDrop(bridge.clone());
+    let ctd = Containerd::start_cri(&env, &bridge, &subnet);
+    let mut c = connect(ctd.address.clone()).await;
+    let logs = env.work.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut seen = Vec::new();
+    for handler in ["podshim", "runc"] {
+        let sconfig = sandbox_config(
+            &format!("miss-{handler}"),
+            NamespaceMode::Container,
+            &logs.to_string_lossy(),
+            &format!("/{}/pod-miss-{handler}", env.cgroup_parent),
+        );
+        let sandbox = c
+            .run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(sconfig.clone()),
+                runtime_handler: handler.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("RunPodSandbox {handler}: {e}"))
+            .into_inner()
+            .pod_sandbox_id;
+        for (i, program) in ["/no/such/binary", "nosuchcommand"].into_iter().enumerate() {
+            let mut config = container_config(&format!("m{i}"), NamespaceMode::Container, "");
+            config.command = vec![program.into()];
+            // CRI makes the task (the runtime's Create) at StartContainer.
+            let id = c
+                .create_container(CreateContainerRequest {
+                    pod_sandbox_id: sandbox.clone(),
+                    config: Some(config),
+                    sandbox_config: Some(sconfig.clone()),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("{handler}: CreateContainer: {e}"))
+                .into_inner()
+                .container_id;
+            let started = c
+                .start_container(StartContainerRequest {
+                    container_id: id.clone(),
+                })
+                .await;
+            let _ = c
+                .remove_container(RemoveContainerRequest { container_id: id })
+                .await;
+            let err = match started {
+                Err(e) => e.message().to_string(),
+                Ok(_) => panic!("{handler}: StartContainer of {program} succeeded"),
+            };
+            assert!(err.contains(program), "{handler}: {err}");
+            seen.push(format!("{handler} {program}: {err}"));
+        }
+        c.stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: sandbox.clone(),
+        })
+        .await
+        .unwrap();
+        c.remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: sandbox,
+        })
+        .await
+        .unwrap();
+    }
+    eprintln!("{}", seen.join("\n"));
+    fn rmdir_tree(d: &std::path::Path) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                rmdir_tree(&e.path());
+            }
+        }
+        let _ = std::fs::remove_dir(d);
+    }
+    // runc's pod cgroups are kubelet's to remove.
+    for d in env.cgroups_left() {
+        rmdir_tree(&d);
+    }
+    drop(c);
+    ctd.stop();
+    env.finish();
+}

@@ -81,6 +81,11 @@ fn container_main(mut chan: Chan, cfg: InitConfig) -> i32 {
         let stage = if hook_failed.get() { "hooks" } else { stage };
         return chan.fail(stage, &e);
     }
+    if let Some(p) = cfg.spec.process() {
+        if let Err(e) = crate::process::check_program(p) {
+            return chan.fail("exec", &e);
+        }
+    }
     if cfg.terminal {
         if let Err(e) = crate::tty::give_terminal(&mut chan, cfg.spec.process().as_ref()) {
             return chan.fail("terminal", &e);

@@ -131,6 +131,40 @@ fn cstring(field: &str, s: &str) -> Result<CString, SysError> {
 
 /// Where `name` is found: as given when it holds a `/`, else the first
 /// executable regular file on `path`.
+/// The process's program, looked up in the container's root (after
+/// pivot_root) as execve will find it: through the spec's PATH, or as the
+/// path it is, relative to process.cwd. Done before the init reports ready,
+/// so a missing program fails the Create, as runc's does.
+pub fn check_program(p: &Process) -> Result<(), SysError> {
+    let args = p.args().clone().unwrap_or_default();
+    let Some(name) = args.first() else {
+        return Err(SysError::spec("process.args", "empty: nothing to run"));
+    };
+    let env = p.env().clone().unwrap_or_default();
+    let path_var = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    if !name.contains('/') {
+        return match find_program(name, path_var) {
+            Some(_) => Ok(()),
+            None => Err(SysError::spec(
+                "process.args",
+                format!("{name:?}: executable file not found in $PATH ({path_var})"),
+            )),
+        };
+    }
+    let full = p.cwd().join(name);
+    match std::fs::metadata(&full) {
+        Ok(m) if m.is_dir() => Err(SysError::spec(
+            "process.args",
+            format!("{name:?}: is a directory"),
+        )),
+        Ok(_) => Ok(()),
+        Err(e) => Err(SysError::spec("process.args", format!("{name:?}: {e}"))),
+    }
+}
+
 pub fn find_program(name: &str, path: &str) -> Option<PathBuf> {
     if name.contains('/') {
         return Some(PathBuf::from(name));

@@ -80,6 +80,14 @@ impl Stdio {
     /// Parses `[stdin, stdout, stderr]` for a process with or without a
     /// terminal; refuses combinations that cannot work before anything runs.
     pub fn parse(uris: [&str; 3], terminal: bool) -> Result<Stdio> {
+        // On a terminal stderr is the terminal: a stderr path is ignored,
+        // as runc's shim ignores it (containerd's Go client names a FIFO it
+        // never makes in terminal mode).
+        let uris = if terminal {
+            [uris[0], uris[1], ""]
+        } else {
+            uris
+        };
         let [stdin, stdout, stderr] = uris.map(Target::parse);
         let (stdin, stdout, stderr) = (stdin?, stdout?, stderr?);
         if matches!(stdin, Target::Binary(_) | Target::CriLog(_)) {
@@ -188,5 +196,8 @@ mod tests {
         assert!(e.to_string().contains("stdout and stderr only"), "{e}");
         let e = Stdio::parse(["", "/tmp/no-such-fifo", ""], true).unwrap_err();
         assert!(e.to_string().contains("a terminal needs FIFOs"), "{e}");
+        // A terminal's stderr path is not looked at: the terminal is stderr.
+        let s = Stdio::parse(["", log, "/tmp/never-made-stderr-fifo"], true).unwrap();
+        assert_eq!((s.stderr, s.uris[2].as_str()), (Target::None, ""));
     }
 }

@@ -299,6 +299,23 @@ impl TestEnv {
             .join(file)
     }
 
+    /// Removes this test's cgroup directories, deepest first: the pod-level
+    /// cgroups runc leaves to kubelet, which removes them. Call it only
+    /// after podshim's own were checked gone.
+    pub fn remove_cgroups_runc_left(&self) {
+        fn rmdir_tree(d: &Path) {
+            for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    rmdir_tree(&e.path());
+                }
+            }
+            let _ = std::fs::remove_dir(d);
+        }
+        for d in self.cgroups_left() {
+            rmdir_tree(&d);
+        }
+    }
+
     /// Every cgroup directory of this test, in any hierarchy.
     pub fn cgroups_left(&self) -> Vec<PathBuf> {
         std::fs::read_dir("/sys/fs/cgroup")

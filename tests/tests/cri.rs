@@ -527,6 +527,13 @@ async fn host_and_sysctl_view(
         })
         .await
         .unwrap();
+        if handler == "podshim" {
+            assert_eq!(
+                env.cgroups_left(),
+                Vec::<std::path::PathBuf>::new(),
+                "podshim left cgroups"
+            );
+        }
     }
     out
 }
@@ -550,17 +557,7 @@ async fn cri_host_namespaces_and_sysctls_as_runc_has_them() {
     let runc = host_and_sysctl_view(&mut c, &ctd, &env, "runc").await;
     // runc leaves the pod-level cgroups it made to kubelet, which removes
     // them: so does the test, deepest first.
-    fn rmdir_tree(d: &std::path::Path) {
-        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                rmdir_tree(&e.path());
-            }
-        }
-        let _ = std::fs::remove_dir(d);
-    }
-    for d in env.cgroups_left() {
-        rmdir_tree(&d);
-    }
+    env.remove_cgroups_runc_left();
     eprintln!("podshim {ours:?}, runc {runc:?}");
     assert_eq!(ours, (true, true, "1 9000".to_string()), "podshim");
     assert_eq!(ours, runc, "podshim and runc differ");
@@ -638,20 +635,138 @@ async fn cri_a_missing_binary_fails_the_create_as_under_runc() {
         })
         .await
         .unwrap();
+        if handler == "podshim" {
+            assert_eq!(
+                env.cgroups_left(),
+                Vec::<std::path::PathBuf>::new(),
+                "podshim left cgroups"
+            );
+        }
     }
     eprintln!("{}", seen.join("\n"));
-    fn rmdir_tree(d: &std::path::Path) {
-        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                rmdir_tree(&e.path());
-            }
-        }
-        let _ = std::fs::remove_dir(d);
-    }
     // runc's pod cgroups are kubelet's to remove.
-    for d in env.cgroups_left() {
-        rmdir_tree(&d);
+    env.remove_cgroups_runc_left();
+    drop(c);
+    ctd.stop();
+    env.finish();
+}
+
+/// A privileged container (CRI hands it every host device, some of which
+/// its /dev has already): it starts, sees the host's devices and has every
+/// capability, under podshim as under runc.
+#[tokio::test(flavor = "current_thread")]
+async fn cri_a_privileged_container_starts_as_under_runc() {
+    let env = TestEnv::new("cripriv");
+    let bridge = format!("psp{}", std::process::id() % 100_000);
+    let subnet = format!("10.234.{}.0/24", std::process::id() % 250);
+    let _bridge_gone = DeleteLinkOnDrop(bridge.clone());
+    let ctd = Containerd::start_cri(&env, &bridge, &subnet);
+    let mut c = connect(ctd.address.clone()).await;
+    let logs = env.work.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let host_capeff = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("CapBnd:"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let mut seen = Vec::new();
+    for handler in ["podshim", "runc"] {
+        let mut sconfig = sandbox_config(
+            &format!("priv-{handler}"),
+            NamespaceMode::Container,
+            &logs.to_string_lossy(),
+            &format!("/{}/pod-priv-{handler}", env.cgroup_parent),
+        );
+        let sctx = sconfig
+            .linux
+            .as_mut()
+            .unwrap()
+            .security_context
+            .as_mut()
+            .unwrap();
+        sctx.privileged = true;
+        let sandbox = c
+            .run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(sconfig.clone()),
+                runtime_handler: handler.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("RunPodSandbox {handler}: {e}\n{}", ctd.log()))
+            .into_inner()
+            .pod_sandbox_id;
+        let mut config = container_config("priv", NamespaceMode::Container, "sleep 1000");
+        config
+            .linux
+            .as_mut()
+            .unwrap()
+            .security_context
+            .as_mut()
+            .unwrap()
+            .privileged = true;
+        let id = c
+            .create_container(CreateContainerRequest {
+                pod_sandbox_id: sandbox.clone(),
+                config: Some(config),
+                sandbox_config: Some(sconfig),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{handler}: CreateContainer: {e}"))
+            .into_inner()
+            .container_id;
+        c.start_container(StartContainerRequest {
+            container_id: id.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{handler}: StartContainer: {e}\n{}", ctd.log()));
+        let r = exec_sync(
+            &mut c,
+            &id,
+            &["sh", "-c", "test -c /dev/kmsg && echo kmsg; grep CapEff /proc/self/status | cut -f2; test -c /dev/pts/ptmx && echo ptmx"],
+            10,
+        )
+        .await
+        .unwrap();
+        let out = String::from_utf8_lossy(&r.stdout).into_owned();
+        seen.push((handler, out.clone()));
+        assert!(out.contains("kmsg"), "{handler}: no host device: {out}");
+        assert!(
+            out.contains(&host_capeff),
+            "{handler}: not every capability: {out}"
+        );
+        c.stop_container(StopContainerRequest {
+            container_id: id.clone(),
+            timeout: 0,
+        })
+        .await
+        .unwrap();
+        c.remove_container(RemoveContainerRequest { container_id: id })
+            .await
+            .unwrap();
+        c.stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: sandbox.clone(),
+        })
+        .await
+        .unwrap();
+        c.remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: sandbox,
+        })
+        .await
+        .unwrap();
+        if handler == "podshim" {
+            assert_eq!(
+                env.cgroups_left(),
+                Vec::<std::path::PathBuf>::new(),
+                "podshim left cgroups"
+            );
+        }
     }
+    eprintln!("{seen:?}");
+    assert_eq!(seen[0].1, seen[1].1, "podshim and runc differ");
+    env.remove_cgroups_runc_left();
     drop(c);
     ctd.stop();
     env.finish();

@@ -59,8 +59,11 @@ pub fn create_default_devices(root: &Root, has_devpts: bool) -> Result<(), SysEr
 
 /// mknod in `dir` (the resolved parent of `path`), falling back to
 /// bind-mounting the host's node where mknod is refused (a user namespace,
-/// a nodev mount). True when it is the host's node, bound: its owner and
-/// mode are the host's to keep.
+/// a nodev mount). True when what is there is to be kept as it is: the
+/// host's node, bound (its owner and mode are the host's), or a node that
+/// existed already (a privileged container is given every host device,
+/// some of which its /dev has, such as /dev/pts/ptmx: kept, as runc keeps
+/// them).
 fn make_node(
     root: &Root,
     dir: &OwnedFd,
@@ -86,6 +89,7 @@ fn make_node(
                 .map_err(|e| SysError::io("chmod", path, e))?;
             Ok(false)
         }
+        Err(Errno::EEXIST) => Ok(true),
         Err(Errno::EPERM) => {
             let host = find_host_node(kind, major, minor)
                 .ok_or_else(|| SysError::os("mknod", path.display(), Errno::EPERM))?;
@@ -143,17 +147,6 @@ pub fn create_device(root: &Root, d: &LinuxDevice) -> Result<(), SysError> {
     };
     let parent = path.parent().unwrap_or(Path::new("/"));
     let dir = root.make(parent, Kind::Dir)?;
-    let name = path.file_name().unwrap_or(OsStr::new("."));
-    // What is there already (the image's node, a link) gives way; a
-    // directory does not, and mknod says so.
-    match nix::unistd::unlinkat(
-        Some(dir.as_raw_fd()),
-        name,
-        nix::unistd::UnlinkatFlags::NoRemoveDir,
-    ) {
-        Ok(()) | Err(Errno::ENOENT) | Err(Errno::EISDIR) => {}
-        Err(e) => return Err(SysError::os("unlink", path.display(), e)),
-    }
     let bound = make_node(
         root,
         &dir,

@@ -771,3 +771,164 @@ async fn cri_a_privileged_container_starts_as_under_runc() {
     ctd.stop();
     env.finish();
 }
+
+/// The three propagation modes of a volume through CRI, as kubelet asks
+/// for them (None, HostToContainer, Bidirectional on one shared host
+/// directory), after start: what sees a mount made on the host, and
+/// whether a mount made inside the Bidirectional one reaches the host.
+async fn propagation_view(
+    c: &mut RuntimeServiceClient<Channel>,
+    ctd: &Containerd,
+    env: &TestEnv,
+    handler: &str,
+) -> Vec<bool> {
+    let vol = env.work.join(format!("vol-{handler}"));
+    std::fs::create_dir_all(vol.join("sub")).unwrap();
+    std::fs::create_dir_all(vol.join("in")).unwrap();
+    let v = vol.display().to_string();
+    let sh = |cmd: String| {
+        assert!(
+            std::process::Command::new("sh")
+                .args(["-c", &cmd])
+                .status()
+                .unwrap()
+                .success(),
+            "{cmd}"
+        )
+    };
+    sh(format!("mount --bind {v} {v} && mount --make-shared {v}"));
+    let logs = env.work.join(format!("logs-prop-{handler}"));
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut sconfig = sandbox_config(
+        &format!("prop-{handler}"),
+        NamespaceMode::Container,
+        &logs.to_string_lossy(),
+        &format!("/{}/pod-prop-{handler}", env.cgroup_parent),
+    );
+    sconfig
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap()
+        .privileged = true;
+    let sandbox = c
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(sconfig.clone()),
+            runtime_handler: handler.into(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("RunPodSandbox {handler}: {e}"))
+        .into_inner()
+        .pod_sandbox_id;
+    let mut config = container_config("prop", NamespaceMode::Container, "sleep 1000");
+    config
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap()
+        .privileged = true;
+    for (at, p) in [
+        ("/priv", MountPropagation::PropagationPrivate),
+        ("/slave", MountPropagation::PropagationHostToContainer),
+        ("/shared", MountPropagation::PropagationBidirectional),
+    ] {
+        config.mounts.push(Mount {
+            container_path: at.into(),
+            host_path: v.clone(),
+            propagation: p as i32,
+            ..Default::default()
+        });
+    }
+    let id = c
+        .create_container(CreateContainerRequest {
+            pod_sandbox_id: sandbox.clone(),
+            config: Some(config),
+            sandbox_config: Some(sconfig),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{handler}: CreateContainer: {e}"))
+        .into_inner()
+        .container_id;
+    c.start_container(StartContainerRequest {
+        container_id: id.clone(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{handler}: StartContainer: {e}\n{}", ctd.log()));
+    sh(format!("mount -t tmpfs -o size=1k tmpfs {v}/sub"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = exec_sync(
+        c,
+        &id,
+        &[
+            "sh",
+            "-c",
+            "mount -t tmpfs -o size=2k tmpfs /shared/in; cat /proc/self/mountinfo",
+        ],
+        10,
+    )
+    .await
+    .unwrap();
+    let info = String::from_utf8_lossy(&r.stdout).into_owned();
+    let has = |at: &str| info.lines().any(|l| l.split(' ').nth(4) == Some(at));
+    let host_has = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(&*format!("{v}/in")));
+    let view = vec![
+        has("/priv/sub"),
+        has("/slave/sub"),
+        has("/shared/sub"),
+        host_has,
+    ];
+    c.stop_container(StopContainerRequest {
+        container_id: id.clone(),
+        timeout: 0,
+    })
+    .await
+    .unwrap();
+    c.remove_container(RemoveContainerRequest { container_id: id })
+        .await
+        .unwrap();
+    c.stop_pod_sandbox(StopPodSandboxRequest {
+        pod_sandbox_id: sandbox.clone(),
+    })
+    .await
+    .unwrap();
+    c.remove_pod_sandbox(RemovePodSandboxRequest {
+        pod_sandbox_id: sandbox,
+    })
+    .await
+    .unwrap();
+    unmount_under(&vol);
+    view
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn cri_volume_propagation_as_under_runc() {
+    let env = TestEnv::new("criprop");
+    let bridge = format!("psr{}", std::process::id() % 100_000);
+    let subnet = format!("10.235.{}.0/24", std::process::id() % 250);
+    let _bridge_gone = DeleteLinkOnDrop(bridge.clone());
+    let ctd = Containerd::start_cri(&env, &bridge, &subnet);
+    let mut c = connect(ctd.address.clone()).await;
+    let ours = propagation_view(&mut c, &ctd, &env, "podshim").await;
+    assert_eq!(
+        env.cgroups_left(),
+        Vec::<std::path::PathBuf>::new(),
+        "podshim left cgroups"
+    );
+    let runc = propagation_view(&mut c, &ctd, &env, "runc").await;
+    env.remove_cgroups_runc_left();
+    eprintln!(
+        "private sub, slave sub, shared sub, inside on host: podshim {ours:?}, runc {runc:?}"
+    );
+    assert_eq!(ours, vec![false, true, true, true], "podshim");
+    assert_eq!(ours, runc, "podshim and runc differ");
+    drop(c);
+    ctd.stop();
+    env.finish();
+}

@@ -56,16 +56,45 @@ pub fn prepare(
     before_pivot: &dyn Fn() -> Result<(), SysError>,
 ) -> Result<(), SysError> {
     let rootfs = rootfs_path(spec, bundle)?;
+    // What the container's mounts share with the host: rslave unless the
+    // spec asks (rshared for a Bidirectional volume, as containerd's CRI
+    // writes it).
+    let propagation = match spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().clone())
+    {
+        Some(p) => {
+            let o = parse_options(std::slice::from_ref(&p));
+            if o.propagation.is_empty() {
+                return Err(SysError::spec(
+                    "linux.rootfsPropagation",
+                    format!("unknown value {p:?}"),
+                ));
+            }
+            o.propagation
+        }
+        None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
+    let shared = propagation.contains(MsFlags::MS_SHARED);
     if !rootfs_mounts.is_empty() {
-        // Nothing of ours may reach the host's mount table.
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_SLAVE | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| SysError::os("make / ", "rslave", e))?;
+        // Nothing of ours may reach the host's mount table: with rslave
+        // nothing propagates out; with rshared (the host's shared mounts
+        // stay peers, for Bidirectional volumes) the mount the rootfs is
+        // on is made private first, as runc does.
+        if shared {
+            fs::create_dir_all(&rootfs).map_err(|e| SysError::io("mkdir", &rootfs, e))?;
+            make_parent_private(&rootfs)?;
+        } else {
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| SysError::os("make / ", "rslave", e))?;
+        }
         fs::create_dir_all(&rootfs).map_err(|e| SysError::io("mkdir", &rootfs, e))?;
         for m in rootfs_mounts {
             let o = parse_options(&m.options);
@@ -95,26 +124,13 @@ pub fn prepare(
             format!("{} is not a directory", rootfs.display()),
         ));
     }
-    // Nothing we mount may propagate back to the host.
-    let propagation = match spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.rootfs_propagation().clone())
-    {
-        Some(p) => {
-            let o = parse_options(std::slice::from_ref(&p));
-            if o.propagation.is_empty() {
-                return Err(SysError::spec(
-                    "linux.rootfsPropagation",
-                    format!("unknown value {p:?}"),
-                ));
-            }
-            o.propagation
-        }
-        None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-    };
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
         .map_err(|e| SysError::os("make / ", "propagation", e))?;
+    if shared {
+        // pivot_root refuses a shared parent, and the rootfs bind must not
+        // propagate out.
+        make_parent_private(&rootfs)?;
+    }
     mount(
         Some(&rootfs),
         &rootfs,
@@ -187,6 +203,38 @@ pub fn finalize(spec: &Spec) -> Result<(), SysError> {
             None::<&str>,
         )
         .map_err(|e| SysError::os("remount / read-only", "/", e))?;
+    }
+    Ok(())
+}
+
+/// Makes the mount `path` is on private (in this mount namespace only),
+/// when it is shared.
+fn make_parent_private(path: &Path) -> Result<(), SysError> {
+    let info = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| SysError::io("read", "/proc/self/mountinfo", e))?;
+    // The longest mount point that is a prefix of the path.
+    let parent = info
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let point = f.get(4)?;
+            let shared = f
+                .iter()
+                .skip(6)
+                .take_while(|x| **x != "-")
+                .any(|x| x.starts_with("shared:"));
+            path.starts_with(point).then(|| (point.to_string(), shared))
+        })
+        .max_by_key(|(p, _)| p.len());
+    if let Some((point, true)) = parent {
+        mount(
+            None::<&str>,
+            point.as_str(),
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(|e| SysError::os("make private", &point, e))?;
     }
     Ok(())
 }

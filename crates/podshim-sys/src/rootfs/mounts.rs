@@ -145,6 +145,10 @@ pub fn mount_one(m: &Mount, root: &Root, bundle: &Path) -> Result<(), SysError> 
         }
         new
     };
+    if opts.recursive_set != 0 || opts.recursive_clear != 0 {
+        set_recursive(&mounted, opts.recursive_set, opts.recursive_clear)
+            .map_err(|e| SysError::os("mount_setattr", &what, e))?;
+    }
     if !opts.propagation.is_empty() {
         mount(
             None::<&str>,
@@ -156,6 +160,32 @@ pub fn mount_one(m: &Mount, root: &Root, bundle: &Path) -> Result<(), SysError> 
         .map_err(|e| SysError::os("set propagation", &what, e))?;
     }
     Ok(())
+}
+
+/// Sets and clears mount attributes on the mount `root` is the root of and
+/// every mount below it (mount_setattr, AT_RECURSIVE): `rro` makes a
+/// volume read-only with its submounts, which a bind remount cannot.
+fn set_recursive(root: &std::os::fd::OwnedFd, set: u64, clear: u64) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    let attr = libc::mount_attr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: the fd is open, the empty path is NUL-terminated, and `attr`
+    // is a valid mount_attr of the size passed; the kernel only reads it.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            root.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    Errno::result(r).map(drop)
 }
 
 /// Resolves (and makes) `dest` inside the root, runs `mount` on the fd's

@@ -10,6 +10,28 @@ pub struct MountOptions {
     pub propagation: MsFlags,
     pub data: Vec<String>,
     pub bind: bool,
+    /// Attributes for the mount and every mount below it (`rro`,
+    /// `rnosuid`, ...: mount_setattr with AT_RECURSIVE), set and cleared.
+    pub recursive_set: u64,
+    pub recursive_clear: u64,
+}
+
+/// The recursive forms of the per-mount flags (Kubernetes'
+/// recursiveReadOnly is `rro`): (option, MOUNT_ATTR_* bit, set or clear).
+const RECURSIVE: [(&str, u64, bool); 8] = [
+    ("rro", libc::MOUNT_ATTR_RDONLY, true),
+    ("rrw", libc::MOUNT_ATTR_RDONLY, false),
+    ("rnosuid", libc::MOUNT_ATTR_NOSUID, true),
+    ("rsuid", libc::MOUNT_ATTR_NOSUID, false),
+    ("rnodev", libc::MOUNT_ATTR_NODEV, true),
+    ("rdev", libc::MOUNT_ATTR_NODEV, false),
+    ("rnoexec", libc::MOUNT_ATTR_NOEXEC, true),
+    ("rexec", libc::MOUNT_ATTR_NOEXEC, false),
+];
+
+/// The recursive options podshim supports, for the features document.
+pub fn recursive_options() -> impl Iterator<Item = &'static str> {
+    RECURSIVE.iter().map(|r| r.0)
 }
 
 /// Splits OCI mount options into flags, propagation and fs data.
@@ -19,8 +41,20 @@ pub fn parse_options(options: &[String]) -> MountOptions {
         propagation: MsFlags::empty(),
         data: Vec::new(),
         bind: false,
+        recursive_set: 0,
+        recursive_clear: 0,
     };
     for opt in options {
+        if let Some(&(_, bit, set)) = RECURSIVE.iter().find(|r| r.0 == opt) {
+            if set {
+                o.recursive_set |= bit;
+                o.recursive_clear &= !bit;
+            } else {
+                o.recursive_clear |= bit;
+                o.recursive_set &= !bit;
+            }
+            continue;
+        }
         let (set, clear): (MsFlags, MsFlags) = match opt.as_str() {
             "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
             "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
@@ -118,5 +152,12 @@ mod tests {
         );
         assert_eq!(o.propagation, MsFlags::MS_PRIVATE | MsFlags::MS_REC);
         assert_eq!(o.data, vec!["size=65536k", "mode=755"]);
+        let o = parse_options(&["rbind", "rro", "rnosuid", "rnoexec", "rexec"].map(String::from));
+        assert_eq!(
+            o.recursive_set,
+            libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID
+        );
+        assert_eq!(o.recursive_clear, libc::MOUNT_ATTR_NOEXEC);
+        assert!(o.data.is_empty());
     }
 }

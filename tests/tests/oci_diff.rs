@@ -35,6 +35,7 @@ fn expected(name: &str) -> Vec<(&'static str, &'static str)> {
         "sysctl-net" => vec![("/sysctl/net.core.somaxconn", "1024")],
         "sysctl-ipc" => vec![("/sysctl/kernel.shmmax", "1048576")],
         "cgroup-namespace" => vec![("/cgroup", "0::/")],
+        "privileged" => vec![("/no_new_privs", "0")],
         "userns" => vec![("/uid", "0 0 0 0"), ("/cap_eff", "0000000000000000")],
         "userns-user-1000-caps" => vec![("/uid", "1000 1000 1000 1000"), ("/groups", "5")],
         "seccomp-deny-list" => vec![
@@ -273,6 +274,73 @@ fn corpus() -> Vec<Variation> {
                 {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
                 {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"}
             ]});
+        }),
+        // As containerd's CRI writes a privileged container: every
+        // capability, no masked or read-only paths, /sys writable, host
+        // devices handed over, some of which the container's /dev has.
+        ("privileged", |s, _| {
+            let all: Vec<Value> = [
+                "CAP_CHOWN",
+                "CAP_DAC_OVERRIDE",
+                "CAP_DAC_READ_SEARCH",
+                "CAP_FOWNER",
+                "CAP_FSETID",
+                "CAP_KILL",
+                "CAP_SETGID",
+                "CAP_SETUID",
+                "CAP_SETPCAP",
+                "CAP_LINUX_IMMUTABLE",
+                "CAP_NET_BIND_SERVICE",
+                "CAP_NET_BROADCAST",
+                "CAP_NET_ADMIN",
+                "CAP_NET_RAW",
+                "CAP_IPC_LOCK",
+                "CAP_IPC_OWNER",
+                "CAP_SYS_MODULE",
+                "CAP_SYS_RAWIO",
+                "CAP_SYS_CHROOT",
+                "CAP_SYS_PTRACE",
+                "CAP_SYS_PACCT",
+                "CAP_SYS_ADMIN",
+                "CAP_SYS_BOOT",
+                "CAP_SYS_NICE",
+                "CAP_SYS_TIME",
+                "CAP_SYS_TTY_CONFIG",
+                "CAP_MKNOD",
+                "CAP_LEASE",
+                "CAP_AUDIT_WRITE",
+                "CAP_AUDIT_CONTROL",
+                "CAP_SETFCAP",
+                "CAP_MAC_OVERRIDE",
+                "CAP_MAC_ADMIN",
+                "CAP_SYSLOG",
+                "CAP_WAKE_ALARM",
+                "CAP_BLOCK_SUSPEND",
+                "CAP_AUDIT_READ",
+                "CAP_PERFMON",
+                "CAP_BPF",
+                "CAP_CHECKPOINT_RESTORE",
+            ]
+            .iter()
+            .map(|c| json!(c))
+            .collect();
+            s["process"]["capabilities"] = json!({
+                "bounding": all, "effective": all, "permitted": all
+            });
+            s["process"]["noNewPrivileges"] = json!(false);
+            s["linux"]["maskedPaths"] = json!([]);
+            s["linux"]["readonlyPaths"] = json!([]);
+            for m in s["mounts"].as_array_mut().unwrap() {
+                if m["destination"] == "/sys" {
+                    m["options"] = json!(["nosuid", "noexec", "nodev", "rw"]);
+                }
+            }
+            s["linux"]["devices"] = json!([
+                {"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 420, "uid": 0, "gid": 0},
+                {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 438, "uid": 0, "gid": 0},
+                {"path": "/dev/pts/ptmx", "type": "c", "major": 5, "minor": 2, "fileMode": 438, "uid": 0, "gid": 0}
+            ]);
+            s["linux"]["resources"] = json!({"devices": [{"allow": true, "access": "rwm"}]});
         }),
         ("sysctl-net", |s, _| {
             s["linux"]["sysctl"] = json!({

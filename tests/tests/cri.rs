@@ -932,3 +932,121 @@ async fn cri_volume_propagation_as_under_runc() {
     ctd.stop();
     env.finish();
 }
+
+/// An ephemeral debug container as `kubectl debug --target` makes it (CRI's
+/// TARGET pid mode): it joins the target container's pid namespace and
+/// sees its processes, under podshim as under runc.
+#[tokio::test(flavor = "current_thread")]
+async fn cri_a_debug_container_joins_its_targets_pid_namespace() {
+    let env = TestEnv::new("critarget");
+    let bridge = format!("pst{}", std::process::id() % 100_000);
+    let subnet = format!("10.236.{}.0/24", std::process::id() % 250);
+    let _bridge_gone = DeleteLinkOnDrop(bridge.clone());
+    let ctd = Containerd::start_cri(&env, &bridge, &subnet);
+    let mut c = connect(ctd.address.clone()).await;
+    let logs = env.work.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut seen = Vec::new();
+    for handler in ["podshim", "runc"] {
+        let sconfig = sandbox_config(
+            &format!("target-{handler}"),
+            NamespaceMode::Container,
+            &logs.to_string_lossy(),
+            &format!("/{}/pod-target-{handler}", env.cgroup_parent),
+        );
+        let sandbox = c
+            .run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(sconfig.clone()),
+                runtime_handler: handler.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("RunPodSandbox {handler}: {e}"))
+            .into_inner()
+            .pod_sandbox_id;
+        let mut ids: Vec<String> = Vec::new();
+        for name in ["app", "debug"] {
+            let script = if name == "app" {
+                "exec sleep 4242"
+            } else {
+                "sleep 1000"
+            };
+            let mut config = container_config(name, NamespaceMode::Container, script);
+            if name == "debug" {
+                let ns = config
+                    .linux
+                    .as_mut()
+                    .unwrap()
+                    .security_context
+                    .as_mut()
+                    .unwrap()
+                    .namespace_options
+                    .as_mut()
+                    .unwrap();
+                ns.pid = NamespaceMode::Target as i32;
+                ns.target_id = ids[0].clone();
+            }
+            let id = c
+                .create_container(CreateContainerRequest {
+                    pod_sandbox_id: sandbox.clone(),
+                    config: Some(config),
+                    sandbox_config: Some(sconfig.clone()),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("{handler}: CreateContainer {name}: {e}"))
+                .into_inner()
+                .container_id;
+            c.start_container(StartContainerRequest {
+                container_id: id.clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{handler}: StartContainer {name}: {e}\n{}", ctd.log()));
+            ids.push(id);
+        }
+        let app = task_pid(&ctd, &ids[0]);
+        let debug = task_pid(&ctd, &ids[1]);
+        assert_eq!(
+            ns_inode(app, "pid"),
+            ns_inode(debug, "pid"),
+            "{handler}: not the target's pid namespace"
+        );
+        let r = exec_sync(&mut c, &ids[1], &["cat", "/proc/1/cmdline"], 10)
+            .await
+            .unwrap();
+        let pid1 = String::from_utf8_lossy(&r.stdout).replace('\0', " ");
+        assert!(pid1.contains("sleep 4242"), "{handler}: pid 1 is {pid1:?}");
+        seen.push(pid1.trim().to_string());
+        for id in ids {
+            c.stop_container(StopContainerRequest {
+                container_id: id.clone(),
+                timeout: 0,
+            })
+            .await
+            .unwrap();
+            c.remove_container(RemoveContainerRequest { container_id: id })
+                .await
+                .unwrap();
+        }
+        c.stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: sandbox.clone(),
+        })
+        .await
+        .unwrap();
+        c.remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: sandbox,
+        })
+        .await
+        .unwrap();
+        if handler == "podshim" {
+            assert_eq!(
+                env.cgroups_left(),
+                Vec::<std::path::PathBuf>::new(),
+                "podshim left cgroups"
+            );
+        }
+    }
+    assert_eq!(seen[0], seen[1]);
+    env.remove_cgroups_runc_left();
+    drop(c);
+    ctd.stop();
+    env.finish();
+}

@@ -1050,3 +1050,111 @@ async fn cri_a_debug_container_joins_its_targets_pid_namespace() {
     ctd.stop();
     env.finish();
 }
+
+/// podctl on a node: `--namespace k8s.io` reads the pods containerd's CRI
+/// runs with podshim (ps, inspect, logs, events), debugs them (exec), and
+/// refuses to change them (they are containerd's).
+#[tokio::test(flavor = "current_thread")]
+async fn podctl_reads_the_pods_containerd_runs() {
+    let env = TestEnv::new("crictl");
+    let bridge = format!("psc{}", std::process::id() % 100_000);
+    let subnet = format!("10.237.{}.0/24", std::process::id() % 250);
+    let _bridge_gone = DeleteLinkOnDrop(bridge.clone());
+    let ctd = Containerd::start_cri(&env, &bridge, &subnet);
+    let mut c = connect(ctd.address.clone()).await;
+    let logs = env.work.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let sconfig = sandbox_config(
+        "readme",
+        NamespaceMode::Container,
+        &logs.to_string_lossy(),
+        &format!("/{}/pod-readme", env.cgroup_parent),
+    );
+    let sandbox = c
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(sconfig.clone()),
+            runtime_handler: "podshim".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .pod_sandbox_id;
+    let id = c
+        .create_container(CreateContainerRequest {
+            pod_sandbox_id: sandbox.clone(),
+            config: Some(container_config(
+                "app",
+                NamespaceMode::Container,
+                "echo hello-from-app; sleep 1000",
+            )),
+            sandbox_config: Some(sconfig),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .container_id;
+    c.start_container(StartContainerRequest {
+        container_id: id.clone(),
+    })
+    .await
+    .unwrap();
+    let k8s = |args: &[&str]| {
+        let mut all = vec!["--namespace", "k8s.io"];
+        all.extend_from_slice(args);
+        env.podctl(&all)
+    };
+    let text = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+    };
+    let ps = k8s(&["ps"]);
+    let ps_text = text(&ps);
+    assert!(
+        ps.status.success() && ps_text.contains(&sandbox) && ps_text.contains(" app "),
+        "{ps_text}"
+    );
+    let inspect = k8s(&["inspect", &sandbox]);
+    assert!(inspect.status.success(), "{}", text(&inspect));
+    let log = wait_for(Duration::from_secs(10), "the log", || {
+        let o = k8s(&["logs", &sandbox, "app"]);
+        let t = text(&o);
+        (o.status.success() && t.contains("hello-from-app")).then_some(t)
+    });
+    assert!(log.contains("hello-from-app"));
+    let exec = k8s(&["exec", &sandbox, "app", "--", "echo", "debugging"]);
+    assert_eq!(text(&exec).trim(), "debugging");
+    let events = k8s(&["events", &sandbox]);
+    assert!(text(&events).contains("/tasks/start"), "{}", text(&events));
+    for verb in [
+        vec!["rm", sandbox.as_str()],
+        vec!["kill", sandbox.as_str(), "app"],
+    ] {
+        let o = k8s(&verb);
+        assert!(
+            !o.status.success() && text(&o).contains("containerd's"),
+            "{verb:?}: {}",
+            text(&o)
+        );
+    }
+    c.stop_container(StopContainerRequest {
+        container_id: id.clone(),
+        timeout: 0,
+    })
+    .await
+    .unwrap();
+    c.remove_container(RemoveContainerRequest { container_id: id })
+        .await
+        .unwrap();
+    c.stop_pod_sandbox(StopPodSandboxRequest {
+        pod_sandbox_id: sandbox.clone(),
+    })
+    .await
+    .unwrap();
+    c.remove_pod_sandbox(RemovePodSandboxRequest {
+        pod_sandbox_id: sandbox,
+    })
+    .await
+    .unwrap();
+    drop(c);
+    ctd.stop();
+    env.finish();
+}

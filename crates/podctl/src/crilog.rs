@@ -68,6 +68,37 @@ pub fn show(
     Ok(())
 }
 
+/// Where containerd's CRI writes the log of container `name` of a pod it
+/// made: under the sandbox's log directory (its annotation), as kubelet
+/// names it (`<name>.log`, or the newest `<name>/<attempt>.log`).
+pub fn cri_log_of(paths: &podshim_state::PodPaths, name: &str) -> Option<PathBuf> {
+    let pod: podshim_types::PodRecord = read_json(&paths.record()).ok()?;
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(Path::new(&pod.bundle).join("config.json")).ok()?)
+            .ok()?;
+    let dir =
+        PathBuf::from(spec["annotations"]["io.kubernetes.cri.sandbox-log-directory"].as_str()?);
+    let flat = dir.join(format!("{name}.log"));
+    if flat.exists() {
+        return Some(flat);
+    }
+    let mut attempts: Vec<(u32, PathBuf)> = std::fs::read_dir(dir.join(name))
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let n = e
+                .file_name()
+                .to_string_lossy()
+                .strip_suffix(".log")?
+                .parse()
+                .ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    attempts.sort();
+    attempts.pop().map(|(_, p)| p)
+}
+
 /// The log files of a container, oldest first.
 pub fn files(log: &Path) -> Vec<PathBuf> {
     let mut rotated: Vec<(u32, PathBuf)> = Vec::new();

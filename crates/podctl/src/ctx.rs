@@ -47,12 +47,29 @@ impl Format {
 }
 
 impl Ctx {
-    pub fn new(root: Option<PathBuf>, shim: Option<String>) -> anyhow::Result<Ctx> {
+    pub fn new(
+        root: Option<PathBuf>,
+        shim: Option<String>,
+        namespace: &str,
+    ) -> anyhow::Result<Ctx> {
         Ok(Ctx {
             root: root.map(StateRoot::new).unwrap_or_else(StateRoot::from_env),
-            namespace: Id::new(crate::NAMESPACE)?,
+            namespace: Id::new(namespace).with_context(|| format!("namespace {namespace:?}"))?,
             shim: shim.unwrap_or_else(crate::shim::default_shim_path),
         })
+    }
+
+    /// Refuses `what` on pods podctl does not own: those of another
+    /// namespace are containerd's, which would not know of the change.
+    pub fn only_own(&self, what: &str) -> anyhow::Result<()> {
+        if self.namespace.as_str() != crate::NAMESPACE {
+            bail!(
+                "{what}: the pods of namespace {} are containerd's; podctl only reads them \
+                 (ps, inspect, logs, events) and debugs them (exec, debug)",
+                self.namespace
+            );
+        }
+        Ok(())
     }
 
     /// A pod's id and paths; an error when there is no such pod.
@@ -65,9 +82,25 @@ impl Ctx {
         Ok((id, paths))
     }
 
-    /// The task id of container `name` in `pod`, as podctl names it.
+    /// The task id of container `name` in `pod`: as podctl names it
+    /// (`<pod>-<name>`), else (a pod containerd's CRI made) the container
+    /// whose CRI name or id it is.
     pub fn task(&self, pod: &Id, name: &str) -> anyhow::Result<Id> {
-        Id::new(&format!("{pod}-{name}")).with_context(|| format!("container {name:?}"))
+        let ours = Id::new(&format!("{pod}-{name}")).with_context(|| format!("container {name:?}"));
+        if self.namespace.as_str() == crate::NAMESPACE {
+            return ours;
+        }
+        let paths = self.root.pod(&self.namespace, pod);
+        let found = containers(&paths).into_iter().find(|r| {
+            r.id == name
+                || r.annotations
+                    .get(podshim_types::annotations::CONTAINER_NAME)
+                    .is_some_and(|n| n == name)
+        });
+        match found {
+            Some(r) => Id::new(&r.id).with_context(|| format!("container {name:?}")),
+            None => bail!("pod {pod} has no container {name}"),
+        }
     }
 }
 

@@ -38,6 +38,11 @@ struct Cli {
     /// The podshim binary (default: next to podctl, else on PATH).
     #[arg(long, global = true, env = "PODSHIM_BIN", value_name = "PATH")]
     shim: Option<String>,
+    /// The containerd namespace whose pods to show: podctl's own, or one
+    /// containerd runs pods in with podshim (k8s.io for Kubernetes), whose
+    /// pods podctl only reads (ps, inspect, logs, events) and debugs.
+    #[arg(short, long, global = true, env = "PODCTL_NAMESPACE", default_value = NAMESPACE)]
+    namespace: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -72,7 +77,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let c = Ctx::new(cli.root, cli.shim)?;
+    let c = Ctx::new(cli.root, cli.shim, &cli.namespace)?;
     match cli.command {
         Command::Run(a) => cmd::run::run(&c, a),
         Command::Ps(a) => cmd::ps::run(&c, a),

@@ -50,7 +50,18 @@ pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
     let (pod, paths) = c.pod(&a.pod)?;
     let task = c.task(&pod, &a.container)?.to_string();
     let name = a.container;
-    let spec_path = bundles_dir(&paths).join(name.as_str()).join("config.json");
+    // The container's bundle: podctl's copy, or the one containerd made (a
+    // CRI pod), as its record names it.
+    let recorded = podshim_state::read_json::<podshim_types::ContainerRecord>(
+        &paths.container_record(&podshim_types::Id::new(&task)?),
+    )
+    .ok()
+    .map(|r| r.bundle)
+    .filter(|b| !b.is_empty());
+    let spec_path = match recorded {
+        Some(b) => PathBuf::from(b).join("config.json"),
+        None => bundles_dir(&paths).join(name.as_str()).join("config.json"),
+    };
     let spec: Value = serde_json::from_slice(
         &std::fs::read(&spec_path).with_context(|| format!("pod {pod} has no container {name}"))?,
     )

@@ -20,6 +20,7 @@ pub struct Args {
 }
 
 pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
+    c.only_own("kill")?;
     let (pod, paths) = c.pod(&a.pod)?;
     let id = c.task(&pod, &a.container)?;
     let s = crate::ctx::connect(&paths)?;

@@ -36,7 +36,14 @@ pub struct Args {
 pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
     let (pod, paths) = c.pod(&a.pod)?;
     let id = c.task(&pod, &a.container)?;
-    let log = paths.container_log(&id);
+    let mut log = paths.container_log(&id);
+    if !log.exists() {
+        // A pod containerd's CRI made: containerd writes the log, where
+        // kubelet asked for it.
+        if let Some(cri) = crilog::cri_log_of(&paths, &a.container) {
+            log = cri;
+        }
+    }
     let list = crilog::files(&log);
     if list.is_empty() && !a.follow {
         bail!(

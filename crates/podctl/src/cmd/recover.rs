@@ -21,6 +21,7 @@ pub struct Args {
 }
 
 pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
+    c.only_own("recover")?;
     let (pod, paths) = c.pod(&a.pod)?;
     let record: podshim_types::PodRecord = podshim_state::read_json(&paths.record())?;
     if !record.shim.has_exited() {

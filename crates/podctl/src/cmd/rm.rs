@@ -20,6 +20,7 @@ pub struct Args {
 }
 
 pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
+    c.only_own("rm")?;
     let pod = Id::new(&a.pod)?;
     crate::remove::remove_pod(c, &pod, a.timeout)?;
     Ok(ExitCode::SUCCESS)

@@ -34,6 +34,7 @@ pub struct Args {
 }
 
 pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
+    c.only_own("run")?;
     let remove = a.rm;
     let dir = a.pod_dir;
     let began = Instant::now();

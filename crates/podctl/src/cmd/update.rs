@@ -85,6 +85,7 @@ fn resources(a: &Args) -> Option<Value> {
 }
 
 pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
+    c.only_own("update")?;
     let Some(r) = resources(&a) else {
         bail!("nothing to update: give --memory, --memory-swap, --cpus, --cpu-quota, --cpu-period, --cpu-shares or --pids");
     };

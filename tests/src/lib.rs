@@ -128,6 +128,16 @@ pub fn default_caps() -> Value {
     json!({"bounding": caps, "effective": caps, "permitted": caps})
 }
 
+/// [`default_caps`] and `extra` (bounding, effective, permitted).
+pub fn default_caps_with(extra: &[&str]) -> Value {
+    let mut caps = default_caps();
+    for set in ["bounding", "effective", "permitted"] {
+        let list = caps[set].as_array_mut().expect("a capability list");
+        list.extend(extra.iter().map(|c| json!(c)));
+    }
+    caps
+}
+
 /// One test's world: a private state root and work directory.
 pub struct TestEnv {
     pub name: String,

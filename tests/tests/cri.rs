@@ -86,6 +86,77 @@ fn container_config(name: &str, mode: NamespaceMode, script: &str) -> ContainerC
     }
 }
 
+/// A test's containerd with the CRI plugin (podshim and runc handlers),
+/// its own CNI bridge (`prefix` + pid) and subnet (10.`octet`.x.0/24), a
+/// client, and a log directory.
+async fn cri_world(
+    name: &str,
+    prefix: &str,
+    octet: u32,
+) -> (
+    TestEnv,
+    Containerd,
+    RuntimeServiceClient<Channel>,
+    std::path::PathBuf,
+    DeleteLinkOnDrop,
+) {
+    let env = TestEnv::new(name);
+    let bridge = format!("{prefix}{}", std::process::id() % 100_000);
+    let subnet = format!("10.{octet}.{}.0/24", std::process::id() % 250);
+    let gone = DeleteLinkOnDrop(bridge.clone());
+    let ctd = Containerd::start_cri(&env, &bridge, &subnet);
+    let c = connect(ctd.address.clone()).await;
+    let logs = env.work.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    (env, ctd, c, logs, gone)
+}
+
+/// Runs a pod sandbox under `handler`; its id.
+async fn run_sandbox(
+    c: &mut RuntimeServiceClient<Channel>,
+    config: &PodSandboxConfig,
+    handler: &str,
+    ctd: &Containerd,
+) -> String {
+    c.run_pod_sandbox(RunPodSandboxRequest {
+        config: Some(config.clone()),
+        runtime_handler: handler.into(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("RunPodSandbox ({handler}): {e}\n{}", ctd.log()))
+    .into_inner()
+    .pod_sandbox_id
+}
+
+/// Stops and removes the containers (at once), then the sandbox.
+async fn tear_down(
+    c: &mut RuntimeServiceClient<Channel>,
+    sandbox: String,
+    containers: Vec<String>,
+) {
+    for id in containers {
+        c.stop_container(StopContainerRequest {
+            container_id: id.clone(),
+            timeout: 0,
+        })
+        .await
+        .unwrap();
+        c.remove_container(RemoveContainerRequest { container_id: id })
+            .await
+            .unwrap();
+    }
+    c.stop_pod_sandbox(StopPodSandboxRequest {
+        pod_sandbox_id: sandbox.clone(),
+    })
+    .await
+    .unwrap();
+    c.remove_pod_sandbox(RemovePodSandboxRequest {
+        pod_sandbox_id: sandbox,
+    })
+    .await
+    .unwrap();
+}
+
 async fn exec_sync(
     c: &mut RuntimeServiceClient<Channel>,
     id: &str,
@@ -112,14 +183,7 @@ fn task_pid(ctd: &Containerd, id: &str) -> i32 {
 
 #[tokio::test(flavor = "current_thread")]
 async fn cri_pods_in_every_pid_namespace_mode() {
-    let env = TestEnv::new("cri");
-    let bridge = format!("psb{}", std::process::id() % 100_000);
-    let subnet = format!("10.231.{}.0/24", std::process::id() % 250);
-    let _bridge_gone = DeleteLinkOnDrop(bridge.clone());
-    let ctd = Containerd::start_cri(&env, &bridge, &subnet);
-    let mut c = connect(ctd.address.clone()).await;
-    let logs = env.work.join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
+    let (env, ctd, mut c, logs, _bridge_gone) = cri_world("cri", "psb", 231).await;
 
     for (mode, tag) in [
         (NamespaceMode::Pod, "pod"),
@@ -136,15 +200,7 @@ async fn cri_pods_in_every_pid_namespace_mode() {
             &logdir.to_string_lossy(),
             &pod_cgroup,
         );
-        let sandbox = c
-            .run_pod_sandbox(RunPodSandboxRequest {
-                config: Some(sconfig.clone()),
-                runtime_handler: "podshim".into(),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("RunPodSandbox ({tag}): {e}\n{}", ctd.log()))
-            .into_inner()
-            .pod_sandbox_id;
+        let sandbox = run_sandbox(&mut c, &sconfig, "podshim", &ctd).await;
         let pause = task_pid(&ctd, &sandbox);
 
         let mut ids = Vec::new();
@@ -450,15 +506,7 @@ async fn host_and_sysctl_view(
             vec![("kernel.shm_rmid_forced", "1"), ("kernel.msgmax", "9000")]
         };
         let sconfig = run(name.clone(), host, sysctls);
-        let sandbox = c
-            .run_pod_sandbox(RunPodSandboxRequest {
-                config: Some(sconfig.clone()),
-                runtime_handler: handler.into(),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("RunPodSandbox {name}: {e}\n{}", ctd.log()))
-            .into_inner()
-            .pod_sandbox_id;
+        let sandbox = run_sandbox(c, &sconfig, handler, ctd).await;
         let mut cconfig = container_config("app", NamespaceMode::Container, "sleep 1000");
         if host {
             let ns = cconfig
@@ -508,25 +556,7 @@ async fn host_and_sysctl_view(
             .unwrap();
             out.2 = String::from_utf8_lossy(&r.stdout).trim().to_string();
         }
-        c.stop_container(StopContainerRequest {
-            container_id: id.clone(),
-            timeout: 0,
-        })
-        .await
-        .unwrap();
-        c.remove_container(RemoveContainerRequest { container_id: id })
-            .await
-            .unwrap();
-        c.stop_pod_sandbox(StopPodSandboxRequest {
-            pod_sandbox_id: sandbox.clone(),
-        })
-        .await
-        .unwrap();
-        c.remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: sandbox,
-        })
-        .await
-        .unwrap();
+        tear_down(c, sandbox, vec![id]).await;
         if handler == "podshim" {
             assert_eq!(
                 env.cgroups_left(),
@@ -542,12 +572,7 @@ async fn host_and_sysctl_view(
 /// side by side with runc (io.containerd.runc.v2) in the same containerd.
 #[tokio::test(flavor = "current_thread")]
 async fn cri_host_namespaces_and_sysctls_as_runc_has_them() {
-    let env = TestEnv::new("crihost");
-    let bridge = format!("psh{}", std::process::id() % 100_000);
-    let subnet = format!("10.232.{}.0/24", std::process::id() % 250);
-    let _bridge_gone = DeleteLinkOnDrop(bridge.clone());
-    let ctd = Containerd::start_cri(&env, &bridge, &subnet);
-    let mut c = connect(ctd.address.clone()).await;
+    let (env, ctd, mut c, _logs, _bridge_gone) = cri_world("crihost", "psh", 232).await;
     let ours = host_and_sysctl_view(&mut c, &ctd, &env, "podshim").await;
     assert_eq!(
         env.cgroups_left(),
@@ -571,14 +596,7 @@ async fn cri_host_namespaces_and_sysctls_as_runc_has_them() {
 /// under runc.
 #[tokio::test(flavor = "current_thread")]
 async fn cri_a_missing_binary_fails_the_create_as_under_runc() {
-    let env = TestEnv::new("crimissing");
-    let bridge = format!("psm{}", std::process::id() % 100_000);
-    let subnet = format!("10.233.{}.0/24", std::process::id() % 250);
-    let _bridge_gone = DeleteLinkOnDrop(bridge.clone());
-    let ctd = Containerd::start_cri(&env, &bridge, &subnet);
-    let mut c = connect(ctd.address.clone()).await;
-    let logs = env.work.join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
+    let (env, ctd, mut c, logs, _bridge_gone) = cri_world("crimissing", "psm", 233).await;
     let mut seen = Vec::new();
     for handler in ["podshim", "runc"] {
         let sconfig = sandbox_config(
@@ -587,15 +605,7 @@ async fn cri_a_missing_binary_fails_the_create_as_under_runc() {
             &logs.to_string_lossy(),
             &format!("/{}/pod-miss-{handler}", env.cgroup_parent),
         );
-        let sandbox = c
-            .run_pod_sandbox(RunPodSandboxRequest {
-                config: Some(sconfig.clone()),
-                runtime_handler: handler.into(),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("RunPodSandbox {handler}: {e}"))
-            .into_inner()
-            .pod_sandbox_id;
+        let sandbox = run_sandbox(&mut c, &sconfig, handler, &ctd).await;
         for (i, program) in ["/no/such/binary", "nosuchcommand"].into_iter().enumerate() {
             let mut config = container_config(&format!("m{i}"), NamespaceMode::Container, "");
             config.command = vec![program.into()];
@@ -625,16 +635,7 @@ async fn cri_a_missing_binary_fails_the_create_as_under_runc() {
             assert!(err.contains(program), "{handler}: {err}");
             seen.push(format!("{handler} {program}: {err}"));
         }
-        c.stop_pod_sandbox(StopPodSandboxRequest {
-            pod_sandbox_id: sandbox.clone(),
-        })
-        .await
-        .unwrap();
-        c.remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: sandbox,
-        })
-        .await
-        .unwrap();
+        tear_down(&mut c, sandbox, Vec::new()).await;
         if handler == "podshim" {
             assert_eq!(
                 env.cgroups_left(),
@@ -656,14 +657,7 @@ async fn cri_a_missing_binary_fails_the_create_as_under_runc() {
 /// capability, under podshim as under runc.
 #[tokio::test(flavor = "current_thread")]
 async fn cri_a_privileged_container_starts_as_under_runc() {
-    let env = TestEnv::new("cripriv");
-    let bridge = format!("psp{}", std::process::id() % 100_000);
-    let subnet = format!("10.234.{}.0/24", std::process::id() % 250);
-    let _bridge_gone = DeleteLinkOnDrop(bridge.clone());
-    let ctd = Containerd::start_cri(&env, &bridge, &subnet);
-    let mut c = connect(ctd.address.clone()).await;
-    let logs = env.work.join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
+    let (env, ctd, mut c, logs, _bridge_gone) = cri_world("cripriv", "psp", 234).await;
     let host_capeff = std::fs::read_to_string("/proc/self/status")
         .unwrap()
         .lines()
@@ -689,15 +683,7 @@ async fn cri_a_privileged_container_starts_as_under_runc() {
             .as_mut()
             .unwrap();
         sctx.privileged = true;
-        let sandbox = c
-            .run_pod_sandbox(RunPodSandboxRequest {
-                config: Some(sconfig.clone()),
-                runtime_handler: handler.into(),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("RunPodSandbox {handler}: {e}\n{}", ctd.log()))
-            .into_inner()
-            .pod_sandbox_id;
+        let sandbox = run_sandbox(&mut c, &sconfig, handler, &ctd).await;
         let mut config = container_config("priv", NamespaceMode::Container, "sleep 1000");
         config
             .linux
@@ -737,25 +723,7 @@ async fn cri_a_privileged_container_starts_as_under_runc() {
             out.contains(&host_capeff),
             "{handler}: not every capability: {out}"
         );
-        c.stop_container(StopContainerRequest {
-            container_id: id.clone(),
-            timeout: 0,
-        })
-        .await
-        .unwrap();
-        c.remove_container(RemoveContainerRequest { container_id: id })
-            .await
-            .unwrap();
-        c.stop_pod_sandbox(StopPodSandboxRequest {
-            pod_sandbox_id: sandbox.clone(),
-        })
-        .await
-        .unwrap();
-        c.remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: sandbox,
-        })
-        .await
-        .unwrap();
+        tear_down(&mut c, sandbox, vec![id]).await;
         if handler == "podshim" {
             assert_eq!(
                 env.cgroups_left(),
@@ -813,15 +781,7 @@ async fn propagation_view(
         .as_mut()
         .unwrap()
         .privileged = true;
-    let sandbox = c
-        .run_pod_sandbox(RunPodSandboxRequest {
-            config: Some(sconfig.clone()),
-            runtime_handler: handler.into(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("RunPodSandbox {handler}: {e}"))
-        .into_inner()
-        .pod_sandbox_id;
+    let sandbox = run_sandbox(c, &sconfig, handler, ctd).await;
     let mut config = container_config("prop", NamespaceMode::Container, "sleep 1000");
     config
         .linux
@@ -884,37 +844,14 @@ async fn propagation_view(
         has("/shared/sub"),
         host_has,
     ];
-    c.stop_container(StopContainerRequest {
-        container_id: id.clone(),
-        timeout: 0,
-    })
-    .await
-    .unwrap();
-    c.remove_container(RemoveContainerRequest { container_id: id })
-        .await
-        .unwrap();
-    c.stop_pod_sandbox(StopPodSandboxRequest {
-        pod_sandbox_id: sandbox.clone(),
-    })
-    .await
-    .unwrap();
-    c.remove_pod_sandbox(RemovePodSandboxRequest {
-        pod_sandbox_id: sandbox,
-    })
-    .await
-    .unwrap();
+    tear_down(c, sandbox, vec![id]).await;
     unmount_under(&vol);
     view
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn cri_volume_propagation_as_under_runc() {
-    let env = TestEnv::new("criprop");
-    let bridge = format!("psr{}", std::process::id() % 100_000);
-    let subnet = format!("10.235.{}.0/24", std::process::id() % 250);
-    let _bridge_gone = DeleteLinkOnDrop(bridge.clone());
-    let ctd = Containerd::start_cri(&env, &bridge, &subnet);
-    let mut c = connect(ctd.address.clone()).await;
+    let (env, ctd, mut c, _logs, _bridge_gone) = cri_world("criprop", "psr", 235).await;
     let ours = propagation_view(&mut c, &ctd, &env, "podshim").await;
     assert_eq!(
         env.cgroups_left(),
@@ -938,14 +875,7 @@ async fn cri_volume_propagation_as_under_runc() {
 /// sees its processes, under podshim as under runc.
 #[tokio::test(flavor = "current_thread")]
 async fn cri_a_debug_container_joins_its_targets_pid_namespace() {
-    let env = TestEnv::new("critarget");
-    let bridge = format!("pst{}", std::process::id() % 100_000);
-    let subnet = format!("10.236.{}.0/24", std::process::id() % 250);
-    let _bridge_gone = DeleteLinkOnDrop(bridge.clone());
-    let ctd = Containerd::start_cri(&env, &bridge, &subnet);
-    let mut c = connect(ctd.address.clone()).await;
-    let logs = env.work.join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
+    let (env, ctd, mut c, logs, _bridge_gone) = cri_world("critarget", "pst", 236).await;
     let mut seen = Vec::new();
     for handler in ["podshim", "runc"] {
         let sconfig = sandbox_config(
@@ -954,15 +884,7 @@ async fn cri_a_debug_container_joins_its_targets_pid_namespace() {
             &logs.to_string_lossy(),
             &format!("/{}/pod-target-{handler}", env.cgroup_parent),
         );
-        let sandbox = c
-            .run_pod_sandbox(RunPodSandboxRequest {
-                config: Some(sconfig.clone()),
-                runtime_handler: handler.into(),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("RunPodSandbox {handler}: {e}"))
-            .into_inner()
-            .pod_sandbox_id;
+        let sandbox = run_sandbox(&mut c, &sconfig, handler, &ctd).await;
         let mut ids: Vec<String> = Vec::new();
         for name in ["app", "debug"] {
             let script = if name == "app" {
@@ -1015,27 +937,7 @@ async fn cri_a_debug_container_joins_its_targets_pid_namespace() {
         let pid1 = String::from_utf8_lossy(&r.stdout).replace('\0', " ");
         assert!(pid1.contains("sleep 4242"), "{handler}: pid 1 is {pid1:?}");
         seen.push(pid1.trim().to_string());
-        for id in ids {
-            c.stop_container(StopContainerRequest {
-                container_id: id.clone(),
-                timeout: 0,
-            })
-            .await
-            .unwrap();
-            c.remove_container(RemoveContainerRequest { container_id: id })
-                .await
-                .unwrap();
-        }
-        c.stop_pod_sandbox(StopPodSandboxRequest {
-            pod_sandbox_id: sandbox.clone(),
-        })
-        .await
-        .unwrap();
-        c.remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: sandbox,
-        })
-        .await
-        .unwrap();
+        tear_down(&mut c, sandbox, ids).await;
         if handler == "podshim" {
             assert_eq!(
                 env.cgroups_left(),
@@ -1056,29 +958,14 @@ async fn cri_a_debug_container_joins_its_targets_pid_namespace() {
 /// refuses to change them (they are containerd's).
 #[tokio::test(flavor = "current_thread")]
 async fn podctl_reads_the_pods_containerd_runs() {
-    let env = TestEnv::new("crictl");
-    let bridge = format!("psc{}", std::process::id() % 100_000);
-    let subnet = format!("10.237.{}.0/24", std::process::id() % 250);
-    let _bridge_gone = DeleteLinkOnDrop(bridge.clone());
-    let ctd = Containerd::start_cri(&env, &bridge, &subnet);
-    let mut c = connect(ctd.address.clone()).await;
-    let logs = env.work.join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
+    let (env, ctd, mut c, logs, _bridge_gone) = cri_world("crictl", "psc", 237).await;
     let sconfig = sandbox_config(
         "readme",
         NamespaceMode::Container,
         &logs.to_string_lossy(),
         &format!("/{}/pod-readme", env.cgroup_parent),
     );
-    let sandbox = c
-        .run_pod_sandbox(RunPodSandboxRequest {
-            config: Some(sconfig.clone()),
-            runtime_handler: "podshim".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .pod_sandbox_id;
+    let sandbox = run_sandbox(&mut c, &sconfig, "podshim", &ctd).await;
     let id = c
         .create_container(CreateContainerRequest {
             pod_sandbox_id: sandbox.clone(),
@@ -1135,25 +1022,7 @@ async fn podctl_reads_the_pods_containerd_runs() {
             text(&o)
         );
     }
-    c.stop_container(StopContainerRequest {
-        container_id: id.clone(),
-        timeout: 0,
-    })
-    .await
-    .unwrap();
-    c.remove_container(RemoveContainerRequest { container_id: id })
-        .await
-        .unwrap();
-    c.stop_pod_sandbox(StopPodSandboxRequest {
-        pod_sandbox_id: sandbox.clone(),
-    })
-    .await
-    .unwrap();
-    c.remove_pod_sandbox(RemovePodSandboxRequest {
-        pod_sandbox_id: sandbox,
-    })
-    .await
-    .unwrap();
+    tear_down(&mut c, sandbox, vec![id]).await;
     drop(c);
     ctd.stop();
     env.finish();

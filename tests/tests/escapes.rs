@@ -208,14 +208,7 @@ fn the_shim_binary_cannot_be_written_from_a_container() {
         "-c",
         "printf '#!/proc/self/exe\\n' > /tmp/x; chmod +x /tmp/x; exec podprobe exe-watch 120",
     ]);
-    let mut caps = default_caps();
-    for set in ["bounding", "effective", "permitted"] {
-        caps[set]
-            .as_array_mut()
-            .unwrap()
-            .push(json!("CAP_SYS_PTRACE"));
-    }
-    spec["process"]["capabilities"] = caps;
+    spec["process"]["capabilities"] = default_caps_with(&["CAP_SYS_PTRACE"]);
     let dir = env.write_pod_with(
         "exeinterp",
         "exeinterp",
@@ -278,14 +271,7 @@ fn the_pause_holds_nothing_a_member_could_use() {
                  for f in /proc/1/fd/*; do echo fd=$(basename $f):$(readlink $f); done; \
                  echo cwd=$(readlink /proc/1/cwd); echo probe-done; sleep 1000";
     let mut spec = container_spec(&["sh", "-c", probe]);
-    let mut caps = default_caps();
-    for set in ["bounding", "effective", "permitted"] {
-        caps[set]
-            .as_array_mut()
-            .unwrap()
-            .push(json!("CAP_SYS_PTRACE"));
-    }
-    spec["process"]["capabilities"] = caps;
+    spec["process"]["capabilities"] = default_caps_with(&["CAP_SYS_PTRACE"]);
     let dir = env.write_pod_with(
         "pauseconf",
         "pauseconf",

@@ -55,14 +55,7 @@ fn volumes_propagate_as_asked() {
         }));
         if name == "shared" {
             // It mounts inside, as a CSI node plugin does.
-            let mut caps = default_caps();
-            for set in ["bounding", "effective", "permitted"] {
-                caps[set]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(json!("CAP_SYS_ADMIN"));
-            }
-            spec["process"]["capabilities"] = caps;
+            spec["process"]["capabilities"] = default_caps_with(&["CAP_SYS_ADMIN"]);
         }
         containers.push((name, spec));
     }

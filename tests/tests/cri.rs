@@ -134,16 +134,31 @@ async fn tear_down(
     sandbox: String,
     containers: Vec<String>,
 ) {
-    for id in containers {
+    for id in containers.into_iter().rev() {
         c.stop_container(StopContainerRequest {
             container_id: id.clone(),
             timeout: 0,
         })
         .await
-        .unwrap();
-        c.remove_container(RemoveContainerRequest { container_id: id })
-            .await
-            .unwrap();
+        .unwrap_or_else(|e| panic!("StopContainer {id}: {e}"));
+        // As kubelet does: a container stopped is removed once containerd
+        // has seen its exit (StopContainer can return just before).
+        let mut tries = 0;
+        loop {
+            match c
+                .remove_container(RemoveContainerRequest {
+                    container_id: id.clone(),
+                })
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if e.message().contains("still running") && tries < 50 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("RemoveContainer {id}: {e}"),
+            }
+        }
     }
     c.stop_pod_sandbox(StopPodSandboxRequest {
         pod_sandbox_id: sandbox.clone(),

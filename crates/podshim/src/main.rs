@@ -11,6 +11,7 @@ mod fault;
 mod flags;
 mod hooks;
 mod listen;
+mod options;
 mod pod;
 mod publish;
 mod serve;

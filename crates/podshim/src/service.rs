@@ -69,8 +69,10 @@ impl Task for TaskService {
             .collect();
         // A task it leaves after its client has gone is the client's to
         // Delete, as always; a Create stuck on the way, too.
+        let options = crate::options::parse(req.options.as_ref())?;
         let pod = self.pod.clone();
         let pid = detached(async move {
+            pod.apply_options(&options)?;
             pod.create(
                 &req.id,
                 &req.bundle,

@@ -135,6 +135,7 @@ impl Pod {
             let who = crate::stdio::Owner {
                 container: task.id.as_str(),
                 namespace: self.namespace.as_str(),
+                io: self.io_owner(),
             };
             tokio::select! {
                 r = crate::stdio::open(stdio, &who) => r?,

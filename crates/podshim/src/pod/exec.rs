@@ -99,6 +99,7 @@ impl Pod {
             let who = crate::stdio::Owner {
                 container: task.id.as_str(),
                 namespace: self.namespace.as_str(),
+                io: self.io_owner(),
             };
             crate::stdio::open(&stdio, &who).await?
         };

@@ -57,6 +57,9 @@ pub struct Pod {
     publisher: Mutex<Publisher>,
     /// Notified when Shutdown finds no task left.
     pub shutdown: Notify,
+    /// Owner of the pipes the shim makes for stdio (runtime option IoUid,
+    /// IoGid), when a Create asked for one.
+    io_owner: Mutex<Option<(u32, u32)>>,
 }
 
 /// The reservation of an id for a Create; dropping it lets the id go (and
@@ -102,6 +105,7 @@ impl Pod {
             }),
             publisher: Mutex::new(publisher),
             shutdown: Notify::new(),
+            io_owner: Mutex::new(None),
         })
     }
 
@@ -244,6 +248,45 @@ impl Pod {
         let tx = self.registry().creating.get(id).cloned()?;
         let _ = tx.send(true);
         Some(tx)
+    }
+
+    /// Applies a Create's runtime options: the shim moves into ShimCgroup
+    /// (every hierarchy where it exists), IoUid/IoGid own the stdio pipes
+    /// from now on.
+    pub fn apply_options(&self, o: &crate::options::RuntimeOptions) -> Result<()> {
+        for field in &o.ignored {
+            tracing::info!(pod = %self.id, "runtime option {field} ignored: podshim runs no runc binary");
+        }
+        if let Some(cg) = &o.shim_cgroup {
+            let rel = cg.trim_start_matches('/');
+            if rel.split('/').any(|p| p == ".." || p == ".") {
+                return Err(ShimError::InvalidArgument(format!(
+                    "runtime option ShimCgroup {cg:?}: not a cgroup path"
+                )));
+            }
+            let dirs: Vec<String> = podshim_sys::cgroup::TaskCgroup::open(rel)
+                .dirs()
+                .into_iter()
+                .filter(|d| Path::new(d).is_dir())
+                .collect();
+            if dirs.is_empty() {
+                return Err(ShimError::InvalidArgument(format!(
+                    "runtime option ShimCgroup {cg:?}: no such cgroup"
+                )));
+            }
+            podshim_sys::cgroup::join_self(&dirs).map_err(|e| {
+                ShimError::Internal(format!("runtime option ShimCgroup {cg:?}: {e}"))
+            })?;
+        }
+        if o.io_owner.is_some() {
+            *self.io_owner.lock().unwrap_or_else(|p| p.into_inner()) = o.io_owner;
+        }
+        Ok(())
+    }
+
+    /// Owner of the stdio pipes the shim makes (IoUid, IoGid).
+    pub(crate) fn io_owner(&self) -> Option<(u32, u32)> {
+        *self.io_owner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Create: the sandbox gets a pause, a container gets `podshim init`.

@@ -37,14 +37,24 @@ pub async fn open(stdio: &Stdio, who: &Owner<'_>) -> Result<(ChildStdio, IoHandl
                 (super::fd::async_fd(err_r)?, FRAME_STDERR),
             ];
             handle.log_output(log, sources);
-            (Some(out_w), Some(err_w))
+            let (o, e) = (Some(out_w), Some(err_w));
+            give(&o, who.io)?;
+            give(&e, who.io)?;
+            (o, e)
         }
         Target::Binary(uri) => {
             let (o, e) = binary_logger(uri, who).await?;
-            (Some(o), Some(e))
+            let (o, e) = (Some(o), Some(e));
+            give(&o, who.io)?;
+            give(&e, who.io)?;
+            (o, e)
         }
         out => (open_out(out)?, open_out(&stdio.stderr)?),
     };
+    if stdio.stdin.path().is_some_and(is_fifo) {
+        // The pipe the shim feeds from the FIFO.
+        give(&stdin, who.io)?;
+    }
     Ok((
         ChildStdio {
             stdin,
@@ -55,10 +65,27 @@ pub async fn open(stdio: &Stdio, who: &Owner<'_>) -> Result<(ChildStdio, IoHandl
     ))
 }
 
-/// Whose stdio it is, for a logging binary's environment.
+/// Whose stdio it is: for a logging binary's environment, and the owner
+/// of the pipes the process gets (runtime options IoUid/IoGid; root when
+/// none), so a process that is not root can reopen /dev/stdout.
 pub struct Owner<'a> {
     pub container: &'a str,
     pub namespace: &'a str,
+    pub io: Option<(u32, u32)>,
+}
+
+/// Gives a pipe end the process gets to the IoUid/IoGid owner.
+fn give(fd: &Option<OwnedFd>, io: Option<(u32, u32)>) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    if let (Some(fd), Some((uid, gid))) = (fd, io) {
+        nix::unistd::fchown(
+            fd.as_raw_fd(),
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        )
+        .map_err(|e| ShimError::Internal(format!("chown a stdio pipe to {uid}:{gid}: {e}")))?;
+    }
+    Ok(())
 }
 
 async fn binary_logger(uri: &str, who: &Owner<'_>) -> Result<(OwnedFd, OwnedFd)> {

@@ -1,0 +1,159 @@
+//! The runc shim's runtime options (`containerd.runc.v1.Options`) as
+//! containerd sends them with a Create: IoUid/IoGid own the stdio pipes
+//! (a container user that is not root can reopen /dev/stdout), ShimCgroup
+//! moves the shim, SystemdCgroup and NoPivotRoot are refused by name.
+
+use std::os::unix::fs::MetadataExt;
+use std::time::Duration;
+
+use containerd_shim_protos::api;
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use containerd_shim_protos::protobuf::{Message, MessageField};
+use containerd_shim_protos::shim::oci::Options;
+use podshim_tests::*;
+use serde_json::json;
+
+fn options(o: Options) -> MessageField<Any> {
+    MessageField::some(Any {
+        type_url: "containerd.runc.v1.Options".into(),
+        value: o.write_to_bytes().unwrap(),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn runc_options_are_honoured_or_refused_by_name() {
+    let mut env = TestEnv::new("options");
+    let dir = env.write_pod(
+        "options",
+        "options",
+        &[("idle", container_spec(&["sleep", "1000"]))],
+    );
+    let pod = env.run_pod(&dir);
+    let client = env.shim_client(&pod);
+    let mut spec = container_spec(&[
+        "sh",
+        "-c",
+        "echo reopened > /dev/stdout && echo ok-done; sleep 1000",
+    ]);
+    spec["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    spec["annotations"] = json!({
+        "io.kubernetes.cri.container-type": "container",
+        "io.kubernetes.cri.sandbox-id": pod
+    });
+    let bundle = env.work.join("io");
+    std::fs::create_dir_all(&bundle).unwrap();
+    std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+    let log = env.work.join("io.log");
+    let uri = format!("cri-log://{}", log.display());
+
+    // ShimCgroup: a cgroup the caller made, in every hierarchy.
+    let shim_cg = format!("/{}-shim", env.cgroup_parent);
+    let hierarchies: Vec<std::path::PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("cgroup.procs").exists())
+        .collect();
+    for h in &hierarchies {
+        let d = h.join(shim_cg.trim_start_matches('/'));
+        std::fs::create_dir_all(&d).unwrap();
+        // A v1 cpuset takes no process before it has cpus and mems.
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read_to_string(h.join(f)) {
+                std::fs::write(d.join(f), v.trim()).unwrap();
+            }
+        }
+    }
+    let id = format!("{pod}-io");
+    let req = api::CreateTaskRequest {
+        id: id.clone(),
+        bundle: bundle.to_string_lossy().into_owned(),
+        stdout: uri.clone(),
+        stderr: uri,
+        options: options(Options {
+            io_uid: 1000,
+            io_gid: 1000,
+            shim_cgroup: shim_cg.clone(),
+            binary_name: "runc".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let pid = client
+        .create(ctx(), &req)
+        .expect("create with runc options")
+        .pid;
+    let out = std::fs::metadata(format!("/proc/{pid}/fd/1")).unwrap();
+    assert_eq!((out.uid(), out.gid()), (1000, 1000), "stdout pipe owner");
+    let shim = env.pod_record(&pod).shim.pid;
+    let cgroups = std::fs::read_to_string(format!("/proc/{shim}/cgroup")).unwrap();
+    assert!(
+        cgroups.contains(&shim_cg),
+        "the shim is not in ShimCgroup: {cgroups}"
+    );
+    let req = api::StartRequest {
+        id: id.clone(),
+        ..Default::default()
+    };
+    client.start(ctx(), &req).unwrap();
+    let text = wait_for(Duration::from_secs(10), "the output", || {
+        let t = std::fs::read_to_string(&log).unwrap_or_default();
+        t.contains("ok-done").then_some(t)
+    });
+    assert!(text.contains("stdout F reopened"), "{text}");
+
+    for (o, field) in [
+        (
+            Options {
+                systemd_cgroup: true,
+                ..Default::default()
+            },
+            "SystemdCgroup",
+        ),
+        (
+            Options {
+                no_pivot_root: true,
+                ..Default::default()
+            },
+            "NoPivotRoot",
+        ),
+    ] {
+        let req = api::CreateTaskRequest {
+            id: format!("{pod}-refused"),
+            bundle: bundle.to_string_lossy().into_owned(),
+            options: options(o),
+            ..Default::default()
+        };
+        let msg = rpc_message(&client.create(ctx(), &req).unwrap_err());
+        assert!(
+            msg.contains(field) && msg.contains("INVALID_ARGUMENT"),
+            "{msg}"
+        );
+    }
+    let req = api::KillRequest {
+        id: id.clone(),
+        signal: 9,
+        ..Default::default()
+    };
+    client.kill(ctx(), &req).unwrap();
+    let req = api::WaitRequest {
+        id: id.clone(),
+        ..Default::default()
+    };
+    client.wait(ctx(), &req).unwrap();
+    let req = api::DeleteRequest {
+        id,
+        ..Default::default()
+    };
+    client.delete(ctx(), &req).unwrap();
+    env.podctl_ok(&["rm", "--timeout", "0", &pod]);
+    // The shim is gone from its cgroup: remove what the test made.
+    for h in &hierarchies {
+        let d = h.join(shim_cg.trim_start_matches('/'));
+        wait_for(Duration::from_secs(5), "the shim cgroup empty", || {
+            std::fs::remove_dir(&d).ok()
+        });
+    }
+    env.finish();
+}

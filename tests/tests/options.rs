@@ -157,3 +157,74 @@ fn runc_options_are_honoured_or_refused_by_name() {
     }
     env.finish();
 }
+
+/// `containerd-shim-podshim-v1 -info`, as containerd 2.x runs it: options
+/// on stdin, a RuntimeInfo on stdout whose features document lists what
+/// podshim supports (rro among the mount options, so containerd enables
+/// recursive read-only mounts); options a Create would refuse fail it.
+#[test]
+fn info_answers_what_containerd_2_asks() {
+    use containerd_shim_protos::types::introspection::RuntimeInfo;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let env = TestEnv::new("info");
+    let run = |input: Vec<u8>| {
+        let mut child = Command::new(env.podshim())
+            .arg("-info")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let opts = Any {
+        type_url: "containerd.runc.v1.Options".into(),
+        value: Options {
+            io_uid: 5,
+            ..Default::default()
+        }
+        .write_to_bytes()
+        .unwrap(),
+        ..Default::default()
+    };
+    let out = run(opts.write_to_bytes().unwrap());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info = RuntimeInfo::parse_from_bytes(&out.stdout).unwrap();
+    assert_eq!(info.name, "io.containerd.podshim.v1");
+    assert!(!info.version.version.is_empty());
+    assert_eq!(info.options.type_url, "containerd.runc.v1.Options");
+    assert_eq!(
+        info.features.type_url,
+        "types.containerd.io/opencontainers/runtime-spec/1/features/Features"
+    );
+    let features: serde_json::Value = serde_json::from_slice(&info.features.value).unwrap();
+    assert!(
+        features["mountOptions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("rro")),
+        "{features}"
+    );
+    // Nothing on stdin is fine too.
+    assert!(run(Vec::new()).status.success());
+    let refused = Any {
+        type_url: "containerd.runc.v1.Options".into(),
+        value: Options {
+            systemd_cgroup: true,
+            ..Default::default()
+        }
+        .write_to_bytes()
+        .unwrap(),
+        ..Default::default()
+    };
+    let out = run(refused.write_to_bytes().unwrap());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SystemdCgroup"));
+    env.finish();
+}

@@ -50,6 +50,11 @@ const NAMES: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+/// Every capability name podshim knows, in kernel order.
+pub fn names() -> &'static [&'static str] {
+    &NAMES
+}
+
 /// A set of capabilities as a bit mask.
 pub type CapMask = u64;
 

@@ -38,11 +38,12 @@ impl Flags {
                 Some((n, v)) => (n, Some(v.to_string())),
                 None => (flag, None),
             };
-            if matches!(name, "debug" | "v" | "version") {
-                if name == "debug" {
-                    debug = true;
-                } else {
-                    action = Some("version".into());
+            if matches!(name, "debug" | "v" | "version" | "info") {
+                match name {
+                    "debug" => debug = true,
+                    // containerd 2.x asks what the runtime supports.
+                    "info" => action = Some("info".into()),
+                    _ => action = Some("version".into()),
                 }
                 continue;
             }
@@ -65,7 +66,7 @@ impl Flags {
             }
         }
         let action = action.ok_or("no action given: expected start, delete or version")?;
-        if action == "version" {
+        if action == "version" || action == "info" {
             return Ok(Flags {
                 namespace: Id::new("default").map_err(|e| e.to_string())?,
                 id: Id::new("version").map_err(|e| e.to_string())?,

@@ -10,6 +10,7 @@ mod error;
 mod fault;
 mod flags;
 mod hooks;
+mod info;
 mod listen;
 mod options;
 mod pod;
@@ -59,6 +60,7 @@ fn main() -> ExitCode {
             println!("podshim {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        "info" => info::run(),
         other => Err(anyhow::anyhow!(
             "unknown action {other:?}: expected start, delete or version"
         )),

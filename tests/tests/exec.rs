@@ -97,3 +97,53 @@ fn exec_streams_stdio_and_returns_the_exit_code() {
     env.podctl_ok(&["rm", &pod]);
     env.finish();
 }
+
+/// `podctl debug --rootfs DIR`: a temporary container from a tools rootfs
+/// in the target's namespaces sees the target's processes and, through
+/// /proc/1/root, its files; it is gone when its command ends.
+#[test]
+fn a_tools_container_debugs_a_container_and_goes() {
+    let mut env = TestEnv::new("toolbox");
+    let dir = env.write_pod(
+        "toolbox",
+        "toolbox",
+        &[(
+            "app",
+            container_spec(&[
+                "sh",
+                "-c",
+                "echo secret-of-app > /tmp/marker; exec sleep 4343",
+            ]),
+        )],
+    );
+    let pod = env.run_pod(&dir);
+    let rootfs = test_rootfs();
+    let out = wait_for(Duration::from_secs(10), "the debug output", || {
+        let o = env.podctl(&[
+            "debug",
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            &pod,
+            "app",
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/1/root/tmp/marker; tr '\\0' ' ' < /proc/1/cmdline; echo; hostname; exit 6",
+        ]);
+        let t = String::from_utf8_lossy(&o.stdout).into_owned();
+        (t.contains("secret-of-app")).then_some((o.status.code(), t))
+    });
+    assert_eq!(out.0, Some(6), "{}", out.1);
+    assert!(out.1.contains("sleep 4343"), "{}", out.1);
+    assert!(
+        out.1.contains("toolbox"),
+        "not the pod's hostname: {}",
+        out.1
+    );
+    // Gone: no task, no bundle, no cgroup beyond the pod's own.
+    let ps = env.podctl_ok(&["ps"]);
+    assert!(!ps.contains("debug"), "{ps}");
+    assert!(!env.pod_dir(&pod).join("debug").exists());
+    env.podctl_ok(&["rm", "--timeout", "0", &pod]);
+    env.finish();
+}

@@ -16,6 +16,7 @@ mod metrics;
 mod remove;
 mod shim;
 mod terminal;
+mod toolbox;
 mod values;
 
 use std::path::PathBuf;

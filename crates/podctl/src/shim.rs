@@ -79,17 +79,19 @@ impl Shim {
         })
     }
 
+    /// Create of task `id`; `stdio` is [stdin, stdout, stderr].
     pub fn create(
         &self,
         id: &str,
         bundle: &Path,
-        stdout: &str,
-        stderr: &str,
+        stdio: [&str; 3],
         terminal: bool,
     ) -> anyhow::Result<u32> {
+        let [stdin, stdout, stderr] = stdio;
         let req = api::CreateTaskRequest {
             id: id.to_string(),
             bundle: bundle.to_string_lossy().into_owned(),
+            stdin: stdin.to_string(),
             stdout: stdout.to_string(),
             stderr: stderr.to_string(),
             terminal,

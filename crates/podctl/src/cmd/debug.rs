@@ -31,8 +31,13 @@ pub struct Args {
     #[arg(long)]
     pub print: bool,
     /// Enter with nsenter as host root, unconfined (see above).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "rootfs")]
     pub privileged: bool,
+    /// Debug from a tools rootfs: a temporary container made from DIR in
+    /// the container's pid, net, ipc and uts namespaces (its processes are
+    /// yours to see, its root at /proc/1/root), removed when CMD ends.
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<std::path::PathBuf>,
     /// The pod's id.
     pub pod: String,
     /// The container's name in the pod.
@@ -75,6 +80,11 @@ fn shell_quote(a: &str) -> String {
 }
 
 pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
+    if let Some(rootfs) = &a.rootfs {
+        let (pod, paths) = c.pod(&a.pod)?;
+        let task = c.task(&pod, &a.container)?;
+        return crate::toolbox::run(&paths, &pod, &task, rootfs, a.cmd);
+    }
     if !a.privileged && !a.print {
         use std::io::IsTerminal;
         let cmd = if a.cmd.is_empty() {

@@ -75,14 +75,18 @@ pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
         .mode(0o700)
         .create(&dir)
         .with_context(|| format!("create {}", dir.display()))?;
-    let result = exec(&paths, &task, &exec_id, &dir, process, stdin, tty);
+    let make = |s: &Shim, stdio: [&str; 3]| {
+        s.exec(&task, &exec_id, tty, stdio, &process)
+            .with_context(|| format!("exec in {task}"))
+    };
+    let result = run_process(&paths, (&task, &exec_id), &dir, make, stdin, tty);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir(paths.dir().join("exec"));
     result
 }
 
 /// The container's process settings with `cmd` as its args.
-fn exec_process(spec: &Value, cmd: &[String], tty: bool) -> Value {
+pub(crate) fn exec_process(spec: &Value, cmd: &[String], tty: bool) -> Value {
     let mut p = spec.get("process").cloned().unwrap_or_else(|| json!({}));
     p["args"] = json!(cmd);
     p["terminal"] = json!(tty);
@@ -111,7 +115,7 @@ fn exec_process(spec: &Value, cmd: &[String], tty: bool) -> Value {
     p
 }
 
-fn fifo(dir: &Path, name: &str) -> anyhow::Result<(PathBuf, File)> {
+pub(crate) fn fifo(dir: &Path, name: &str) -> anyhow::Result<(PathBuf, File)> {
     let path = dir.join(name);
     nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600))
         .with_context(|| format!("mkfifo {}", path.display()))?;
@@ -126,12 +130,15 @@ fn fifo(dir: &Path, name: &str) -> anyhow::Result<(PathBuf, File)> {
     Ok((path, f))
 }
 
-fn exec(
+/// Runs a process through the shim with FIFOs in `dir` for its stdio, as
+/// containerd's clients do: `make` makes it (an Exec; or a Create, for a
+/// task, whose exec id is then empty), then Start, our terminal and stdin
+/// wired to it, Wait, Delete. The process's exit code is ours.
+pub(crate) fn run_process(
     paths: &podshim_state::PodPaths,
-    task: &str,
-    exec_id: &str,
+    (task, exec_id): (&str, &str),
     dir: &Path,
-    process: Value,
+    make: impl FnOnce(&Shim, [&str; 3]) -> anyhow::Result<()>,
     stdin: bool,
     tty: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -150,14 +157,7 @@ fn exec(
         let (p, f) = fifo(dir, "stderr")?;
         (p.to_string_lossy().into_owned(), Some(f))
     };
-    s.exec(
-        task,
-        exec_id,
-        tty,
-        [&in_path, &out_path.to_string_lossy(), &err_path],
-        &process,
-    )
-    .with_context(|| format!("exec in {task}"))?;
+    make(&s, [&in_path, &out_path.to_string_lossy(), &err_path])?;
 
     let done = Arc::new(AtomicBool::new(false));
     let mut copiers = vec![copy_out(out_fifo, std::io::stdout(), done.clone())];
@@ -170,7 +170,7 @@ fn exec(
         done.store(true, Ordering::SeqCst);
         drop(raw);
         let _ = s.delete_exec(task, exec_id);
-        return Err(e).with_context(|| format!("start exec in {task}"));
+        return Err(e).with_context(|| format!("start {} in {task}", what(exec_id)));
     }
     if tty {
         follow_window_size(&address, task, exec_id);
@@ -185,8 +185,16 @@ fn exec(
     }
     drop(raw);
     let _ = s.delete_exec(task, exec_id);
-    let code = code.with_context(|| format!("wait for exec in {task}"))?;
+    let code = code.with_context(|| format!("wait for {} in {task}", what(exec_id)))?;
     Ok(crate::ctx::exit_code(code))
+}
+
+fn what(exec_id: &str) -> &'static str {
+    if exec_id.is_empty() {
+        "the process"
+    } else {
+        "exec"
+    }
 }
 
 /// Copies a FIFO to our stdout/stderr until `done`, then what is left.

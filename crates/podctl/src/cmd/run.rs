@@ -64,7 +64,7 @@ pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
         let address = shim::start(c, &m.id, &sandbox_dir)?;
         let s = Shim::connect(&address)?;
         let pause = s
-            .create(m.id.as_str(), &sandbox_dir, "", "", false)
+            .create(m.id.as_str(), &sandbox_dir, ["", "", ""], false)
             .with_context(|| format!("create sandbox {}", m.id))?;
         s.start(m.id.as_str())
             .with_context(|| format!("start sandbox {}", m.id))?;
@@ -114,7 +114,7 @@ pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
                 entry.log_max_size.unwrap_or(10 << 20),
                 entry.log_max_files.unwrap_or(5)
             );
-            s.create(id.as_str(), bundle, &log, &log, *terminal)
+            s.create(id.as_str(), bundle, ["", &log, &log], *terminal)
                 .with_context(|| format!("create container {id}"))?;
         }
         for (id, _, _, _) in &prepared {

@@ -14,7 +14,7 @@ STATIC_FLAGS := -C target-feature=+crt-static -C relocation-model=static
 TEST_ROOTFS  := build/test-rootfs
 TEST_IMAGE   := build/test-image.tar
 
-.PHONY: all build build-debug deps podprobe rootfs unit test e2e bench bench-quick lint fuzz install uninstall clean
+.PHONY: all build build-debug deps podprobe rootfs unit test containerd-versions e2e bench bench-quick lint fuzz install uninstall clean
 
 all: build
 
@@ -42,10 +42,21 @@ unit:
 	$(CARGO) test --workspace --exclude podshim-tests
 
 # Unit tests and the root integration tests (tests/). Must run as root.
-test: deps build-debug rootfs
-	PODSHIM_BIN_DIR=$(CURDIR)/target/debug PODSHIM_TEST_ROOTFS=$(CURDIR)/$(TEST_ROOTFS) \
-		PODSHIM_TEST_IMAGE=$(CURDIR)/$(TEST_IMAGE) \
-		$(CARGO) test --workspace
+# The containerd and CRI tests run again against containerd 1.7 and 2.x
+# (Debian stable and unstable, unpacked under build/containerd/).
+CONTAINERD_SUITES := stable unstable
+TEST_ENV = PODSHIM_BIN_DIR=$(CURDIR)/target/debug PODSHIM_TEST_ROOTFS=$(CURDIR)/$(TEST_ROOTFS) \
+	PODSHIM_TEST_IMAGE=$(CURDIR)/$(TEST_IMAGE)
+test: deps build-debug rootfs containerd-versions
+	$(TEST_ENV) $(CARGO) test --workspace
+	for suite in $(CONTAINERD_SUITES); do \
+		echo "== containerd $$suite: $$(build/containerd/$$suite/usr/bin/containerd --version)"; \
+		PODSHIM_CONTAINERD_BIN=$(CURDIR)/build/containerd/$$suite/usr/bin $(TEST_ENV) \
+			$(CARGO) test -p podshim-tests --test containerd --test cri || exit 1; \
+	done
+
+containerd-versions:
+	bash hack/containerd-versions.sh $(CONTAINERD_SUITES)
 
 # Runs every sample pod in bundles/ with the release binaries and checks it.
 e2e: deps build rootfs

@@ -28,13 +28,31 @@ pub struct Containerd {
     shim_env: Vec<(String, std::ffi::OsString)>,
 }
 
-fn need(bin: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).exists()))
-        .unwrap_or(false);
+/// The directory of the containerd under test, when it is not the
+/// machine's: `PODSHIM_CONTAINERD_BIN` (containerd, ctr and
+/// containerd-shim-runc-v2, as hack/containerd-versions.sh unpacks them).
+fn containerd_dir() -> Option<PathBuf> {
+    std::env::var_os("PODSHIM_CONTAINERD_BIN").map(PathBuf::from)
+}
+
+/// A containerd binary (`containerd`, `ctr`): the one under test.
+fn bin(name: &str) -> PathBuf {
+    match containerd_dir() {
+        Some(d) => d.join(name),
+        None => PathBuf::from(name),
+    }
+}
+
+fn need(name: &str) {
+    let found = match containerd_dir() {
+        Some(d) => d.join(name).exists(),
+        None => std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(name).exists()))
+            .unwrap_or(false),
+    };
     assert!(
         found,
-        "{bin} is not installed: `make test` installs it (hack/deps.sh)"
+        "{name} is not installed: `make test` installs it (hack/deps.sh, hack/containerd-versions.sh)"
     );
 }
 
@@ -136,12 +154,13 @@ impl Containerd {
             .append(true)
             .open(self.dir.join("containerd.log"))
             .unwrap();
-        let path = format!(
-            "{}:{}",
-            self.dir.join("bin").display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let child = Command::new("containerd")
+        let mut path = format!("{}:", self.dir.join("bin").display());
+        if let Some(d) = containerd_dir() {
+            // Its own runc shim, not the machine's.
+            path.push_str(&format!("{}:", d.display()));
+        }
+        path.push_str(&std::env::var("PATH").unwrap_or_default());
+        let child = Command::new(bin("containerd"))
             .arg("--config")
             .arg(self.dir.join("config.toml"))
             .env("PATH", path)
@@ -177,7 +196,7 @@ impl Containerd {
 
     /// Runs `ctr -a ADDRESS args...`.
     pub fn ctr(&self, args: &[&str]) -> Output {
-        Command::new("ctr")
+        Command::new(bin("ctr"))
             .arg("-a")
             .arg(&self.address)
             .args(args)
@@ -190,8 +209,10 @@ impl Containerd {
     /// A ctr command line for use under `script` (a terminal) or a shell.
     pub fn ctr_cmdline(&self, args: &str) -> String {
         format!(
-            "CONTAINERD_NAMESPACE={} ctr -a {} {args}",
-            self.namespace, self.address
+            "CONTAINERD_NAMESPACE={} {} -a {} {args}",
+            self.namespace,
+            bin("ctr").display(),
+            self.address
         )
     }
 

@@ -385,6 +385,22 @@ async fn cri_pods_in_every_pid_namespace_mode() {
         let quota =
             std::fs::read_to_string(format!("/sys/fs/cgroup/cpu{cg}/cpu.cfs_quota_us")).unwrap();
         assert_eq!(quota.trim(), "50000", "{tag}");
+        // Inside, /sys/fs/cgroup is the container's own (what Java, Go and
+        // .NET read their limits from), never the host's tree.
+        let inside = exec_sync(
+            &mut c,
+            &ids[0],
+            &["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; ls /sys/fs/cgroup/memory | grep -c podshim-test"],
+            10,
+        )
+        .await
+        .unwrap();
+        let inside = String::from_utf8_lossy(&inside.stdout).into_owned();
+        assert_eq!(
+            inside.split_whitespace().collect::<Vec<_>>(),
+            [(96u64 << 20).to_string().as_str(), "0"],
+            "{tag}: the container's cgroup view: {inside}"
+        );
 
         for id in &ids {
             c.stop_container(StopContainerRequest {

@@ -36,6 +36,8 @@ fn expected(name: &str) -> Vec<(&'static str, &'static str)> {
         "sysctl-ipc" => vec![("/sysctl/kernel.shmmax", "1048576")],
         "cgroup-namespace" => vec![("/cgroup", "0::/")],
         "privileged" => vec![("/no_new_privs", "0")],
+        "cgroup-mount" => vec![("/mounts", "/sys/fs/cgroup/memory")],
+        "cgroup-namespace-mount" => vec![("/mounts", "/sys/fs/cgroup/memory")],
         "userns" => vec![("/uid", "0 0 0 0"), ("/cap_eff", "0000000000000000")],
         "userns-user-1000-caps" => vec![("/uid", "1000 1000 1000 1000"), ("/groups", "5")],
         "seccomp-deny-list" => vec![
@@ -80,6 +82,24 @@ fn allowed(view: &mut Value, name: &str) {
     // podctl binds the pod's /etc/hostname, hosts and resolv.conf into
     // every member, as the kubelet does; runc runs the bundle as it is.
     if let Some(m) = o.get_mut("mounts").and_then(|m| m.as_array_mut()) {
+        // A cgroup hierarchy's root is the container's own cgroup, which
+        // each runtime names its own way (as above).
+        for l in m.iter_mut() {
+            let Some(text) = l.as_str().filter(|t| t.starts_with("/sys/fs/cgroup/")) else {
+                continue;
+            };
+            let shown: Vec<String> = text
+                .split(' ')
+                .map(|w| {
+                    if w.starts_with("root=") {
+                        "root=(own cgroup)".to_string()
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect();
+            *l = json!(shown.join(" "));
+        }
         m.retain(|l| {
             let point = l.as_str().unwrap_or("").split(' ').next().unwrap_or("");
             !["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"].contains(&point)
@@ -342,6 +362,16 @@ fn corpus() -> Vec<Variation> {
             ]);
             s["linux"]["resources"] = json!({"devices": [{"allow": true, "access": "rwm"}]});
         }),
+        // containerd's default spec mounts the cgroups: the container's own
+        // hierarchies, read-only.
+        ("cgroup-mount", |s, _| {
+            add_mount(
+                s,
+                json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                       "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+            );
+            s["linux"]["resources"] = json!({"memory": {"limit": 67108864}});
+        }),
         ("sysctl-net", |s, _| {
             s["linux"]["sysctl"] = json!({
                 "net.ipv4.ip_unprivileged_port_start": "0",
@@ -363,6 +393,17 @@ fn corpus() -> Vec<Variation> {
                 .as_array_mut()
                 .unwrap()
                 .push(json!({"type": "cgroup"}))
+        }),
+        ("cgroup-namespace-mount", |s, _| {
+            s["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "cgroup"}));
+            add_mount(
+                s,
+                json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                       "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+            );
         }),
         ("userns", |s, _| user_namespace(s)),
         ("userns-user-1000-caps", |s, _| {

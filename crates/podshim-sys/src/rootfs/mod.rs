@@ -3,6 +3,7 @@
 //! by the kernel inside the rootfs, [`inroot`]), the /dev nodes
 //! ([`devices`]), pivot_root, masked and read-only paths, a read-only root.
 
+mod cgroupfs;
 pub mod devices;
 pub mod inroot;
 pub mod mounts;
@@ -142,9 +143,17 @@ pub fn prepare(
 
     // Opened after the bind: every path below resolves on the bind.
     let root = inroot::Root::open(&rootfs)?;
+    let own_cgroup_ns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Cgroup)
+        });
     let mut has_devpts = false;
     for m in spec.mounts().iter().flatten() {
-        mounts::mount_one(m, &root, bundle)?;
+        mounts::mount_one(m, &root, bundle, own_cgroup_ns)?;
         has_devpts |= m.typ().as_deref() == Some("devpts");
     }
     devices::create_default_devices(&root, has_devpts)?;

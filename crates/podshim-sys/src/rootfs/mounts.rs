@@ -13,7 +13,13 @@ use super::inroot::{fd_path, Kind, Root};
 use super::options::parse_options;
 use crate::error::SysError;
 
-pub fn mount_one(m: &Mount, root: &Root, bundle: &Path) -> Result<(), SysError> {
+/// `own_cgroup_ns`: the container has a cgroup namespace of its own.
+pub fn mount_one(
+    m: &Mount,
+    root: &Root,
+    bundle: &Path,
+    own_cgroup_ns: bool,
+) -> Result<(), SysError> {
     let dest = m.destination();
     if !dest.is_absolute() {
         return Err(SysError::spec(
@@ -26,6 +32,9 @@ pub fn mount_one(m: &Mount, root: &Root, bundle: &Path) -> Result<(), SysError> 
     let is_bind = opts.bind || typ == "bind";
     let what = format!("{} on {}", typ, dest.display());
 
+    if typ == "cgroup" {
+        return super::cgroupfs::mount_v1(root, dest, &opts, own_cgroup_ns);
+    }
     let mounted = if is_bind {
         let src = m.source().clone().ok_or_else(|| {
             SysError::spec(
@@ -72,10 +81,9 @@ pub fn mount_one(m: &Mount, root: &Root, bundle: &Path) -> Result<(), SysError> 
         new
     } else {
         let (fstype, data) = match typ.as_str() {
-            // The container's own cgroup view arrives with cgroup support;
-            // until then it gets an empty read-only directory, never the
-            // host's hierarchy.
-            "cgroup" | "cgroup2" => ("tmpfs".to_string(), "mode=755".to_string()),
+            // A cgroup2 view (pure v2 hosts) is not built yet: an empty
+            // read-only directory, never the host's hierarchy.
+            "cgroup2" => ("tmpfs".to_string(), "mode=755".to_string()),
             "" => {
                 return Err(SysError::spec(
                     "mounts.type",
@@ -84,7 +92,7 @@ pub fn mount_one(m: &Mount, root: &Root, bundle: &Path) -> Result<(), SysError> 
             }
             t => (t.to_string(), opts.data.join(",")),
         };
-        let flags = if fstype == "tmpfs" && (typ == "cgroup" || typ == "cgroup2") {
+        let flags = if fstype == "tmpfs" && typ == "cgroup2" {
             opts.flags | MsFlags::MS_RDONLY
         } else {
             opts.flags

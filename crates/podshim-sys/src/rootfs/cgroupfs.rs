@@ -1,0 +1,138 @@
+//! A `cgroup` mount (what containerd's default spec puts at /sys/fs/cgroup)
+//! on a host with cgroup v1 hierarchies, as runc makes it: a tmpfs, and in
+//! it every v1 hierarchy of the host under its own name, each showing only
+//! the container's own cgroup (its memory.limit_in_bytes, cpu.cfs_quota_us,
+//! pids.max, as Java, Go and .NET runtimes read them), read-only when the
+//! spec's mount is. Without a cgroup namespace of its own the container's
+//! directory is bound (the process joined it already, so /proc/self/cgroup
+//! names it); with one, each hierarchy is mounted afresh, which the kernel
+//! roots at the namespace's cgroup. The host's hierarchy itself is never
+//! reachable.
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, MsFlags};
+
+use super::inroot::{fd_path, Kind, Root};
+use super::options::MountOptions;
+use crate::error::SysError;
+
+/// One v1 hierarchy of the host: its mount point, its name under
+/// /sys/fs/cgroup, and its super options (`cpu`, `name=systemd`).
+struct Hierarchy {
+    point: PathBuf,
+    name: String,
+    controllers: String,
+}
+
+fn hierarchies() -> Result<Vec<Hierarchy>, SysError> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| SysError::io("read", "/proc/self/mountinfo", e))?;
+    Ok(info
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let mut r = right.split(' ');
+            if r.next()? != "cgroup" {
+                return None;
+            }
+            let supers = r.nth(1)?;
+            let point = PathBuf::from(left.split(' ').nth(4)?);
+            let name = point.file_name()?.to_string_lossy().into_owned();
+            let controllers = supers
+                .split(',')
+                .filter(|o| {
+                    *o != "rw" && *o != "ro" && !o.starts_with("xattr") && *o != "clone_children"
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            Some(Hierarchy {
+                point,
+                name,
+                controllers,
+            })
+        })
+        .collect())
+}
+
+/// This process's cgroup in the hierarchy with `controllers`.
+fn own_path(controllers: &str) -> Option<String> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
+        (ctrl == controllers).then(|| path.to_string())
+    })
+}
+
+/// `own_ns`: the container has a cgroup namespace of its own (the spec
+/// lists one), so each hierarchy is mounted afresh.
+pub fn mount_v1(
+    root: &Root,
+    dest: &Path,
+    opts: &MountOptions,
+    own_ns: bool,
+) -> Result<(), SysError> {
+    let what = format!("cgroup on {}", dest.display());
+    let base = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);
+    let at = root.make(dest, Kind::Dir)?;
+    let real = root.inside(&at, dest)?;
+    mount(
+        Some("tmpfs"),
+        &fd_path(&at),
+        Some("tmpfs"),
+        base,
+        Some("mode=755"),
+    )
+    .map_err(|e| SysError::os("mount", &what, e))?;
+    root.check_mounted(dest, &at, &real)?;
+    let fresh = own_ns;
+    for h in hierarchies()? {
+        let sub = dest.join(&h.name);
+        let at = root.make(&sub, Kind::Dir)?;
+        let real = root.inside(&at, &sub)?;
+        let target = fd_path(&at);
+        let r = if fresh {
+            // A named hierarchy is its name's, as runc mounts it.
+            let source = h.controllers.strip_prefix("name=").unwrap_or("cgroup");
+            mount(
+                Some(source),
+                &target,
+                Some("cgroup"),
+                base | (opts.flags & MsFlags::MS_RDONLY),
+                Some(h.controllers.as_str()),
+            )
+        } else {
+            let Some(path) = own_path(&h.controllers) else {
+                continue;
+            };
+            let source = h.point.join(path.trim_start_matches('/'));
+            mount(
+                Some(&source),
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+        };
+        r.map_err(|e| {
+            SysError::os(
+                "mount",
+                format!("cgroup {} on {}", h.name, sub.display()),
+                e,
+            )
+        })?;
+        let new = root.check_mounted(&sub, &at, &real)?;
+        if !fresh {
+            mount(
+                None::<&str>,
+                &fd_path(&new),
+                None::<&str>,
+                base | (opts.flags & MsFlags::MS_RDONLY) | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
+                None::<&str>,
+            )
+            .map_err(|e| SysError::os("remount", format!("cgroup {}", h.name), e))?;
+        }
+    }
+    Ok(())
+}

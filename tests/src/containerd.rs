@@ -122,9 +122,12 @@ impl Containerd {
         std::os::unix::fs::symlink(env.podshim(), dir.join("bin/containerd-shim-podshim-v1"))
             .unwrap();
         let address = dir.join("containerd.sock").to_string_lossy().into_owned();
+        // NRI's socket is machine-wide (/var/run/nri): off, so that tests
+        // running side by side do not collide.
         let config = format!(
             "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n{top}\
-             [grpc]\n  address = \"{address}\"\n[ttrpc]\n  address = \"{address}.ttrpc\"\n{tables}",
+             [grpc]\n  address = \"{address}\"\n[ttrpc]\n  address = \"{address}.ttrpc\"\n\
+             [plugins.\"io.containerd.nri.v1.nri\"]\n  disable = true\n{tables}",
             d = dir.display(),
             tables = tables(&dir),
         );

@@ -118,14 +118,25 @@ async fn run_sandbox(
     handler: &str,
     ctd: &Containerd,
 ) -> String {
-    c.run_pod_sandbox(RunPodSandboxRequest {
-        config: Some(config.clone()),
-        runtime_handler: handler.into(),
-    })
-    .await
-    .unwrap_or_else(|e| panic!("RunPodSandbox ({handler}): {e}\n{}", ctd.log()))
-    .into_inner()
-    .pod_sandbox_id
+    let mut tries = 0;
+    loop {
+        let r = c
+            .run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(config.clone()),
+                runtime_handler: handler.into(),
+            })
+            .await;
+        match r {
+            Ok(r) => return r.into_inner().pod_sandbox_id,
+            // containerd 2.x's CRI learns of an imported image from its
+            // events, a moment after the import: it would pull it meanwhile.
+            Err(e) if e.message().contains("failed to pull") && tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("RunPodSandbox ({handler}): {e}\n{}", ctd.log()),
+        }
+    }
 }
 
 /// Stops and removes the containers (at once), then the sandbox.

@@ -75,19 +75,27 @@ pub fn mount_v1(
 ) -> Result<(), SysError> {
     let what = format!("cgroup on {}", dest.display());
     let base = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);
+    let found = hierarchies()?;
+    // No v1 hierarchy (a pure v2 host): an empty read-only directory until
+    // the v2 view is built, never the host's hierarchy.
+    let tmpfs_flags = if found.is_empty() {
+        base | MsFlags::MS_RDONLY
+    } else {
+        base
+    };
     let at = root.make(dest, Kind::Dir)?;
     let real = root.inside(&at, dest)?;
     mount(
         Some("tmpfs"),
         &fd_path(&at),
         Some("tmpfs"),
-        base,
+        tmpfs_flags,
         Some("mode=755"),
     )
     .map_err(|e| SysError::os("mount", &what, e))?;
     root.check_mounted(dest, &at, &real)?;
     let fresh = own_ns;
-    for h in hierarchies()? {
+    for h in found {
         let sub = dest.join(&h.name);
         let at = root.make(&sub, Kind::Dir)?;
         let real = root.inside(&at, &sub)?;

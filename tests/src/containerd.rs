@@ -85,13 +85,18 @@ impl Containerd {
             let cri = "plugins.\"io.containerd.grpc.v1.cri\"";
             format!(
                 "[{cri}]\n  sandbox_image = \"{TEST_PAUSE_IMAGE_NAME}\"\n  restrict_oom_score_adj = true\n  \
+                 netns_mounts_under = \"{d}/netns\"\n  \
                  disable_apparmor = true\n  \
                  stream_server_address = \"127.0.0.1\"\n  stream_server_port = \"0\"\n\
                  [{cri}.cni]\n  bin_dir = \"/usr/lib/cni\"\n  conf_dir = \"{cni}\"\n\
                  [{cri}.containerd]\n  default_runtime_name = \"podshim\"\n\
                  [{cri}.containerd.runtimes.podshim]\n  runtime_type = \"{RUNTIME}\"\n\
                  [{cri}.containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n",
-                cni = cni.display()
+                cni = cni.display(),
+                // CRI pods' network namespaces under the test's own directory
+                // (not the machine's /run/netns), where the leak check sees
+                // them and teardown removes them.
+                d = dir.display(),
             )
         });
         let out = c.ctr(&["-n", "k8s.io", "images", "import", &image.to_string_lossy()]);
@@ -225,14 +230,27 @@ impl Containerd {
 
     /// Stops containerd and removes its directory; containers must have
     /// been removed by the test.
+    /// Stops containerd; fails when the test left containers (its own
+    /// namespace's or CRI's) or CRI network namespaces behind. They are
+    /// removed either way.
     pub fn stop(mut self) {
-        let left =
-            String::from_utf8_lossy(&self.ctr(&["containers", "list", "-q"]).stdout).into_owned();
+        let mut left = String::new();
+        for ns in [self.namespace.clone(), "k8s.io".to_string()] {
+            let out = self.ctr(&["-n", &ns, "containers", "list", "-q"]);
+            left.push_str(&String::from_utf8_lossy(&out.stdout));
+        }
+        let netns: Vec<String> = std::fs::read_dir(self.dir.join("netns"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
         self.shutdown();
         assert!(
             left.trim().is_empty(),
             "containers left in containerd: {left}"
         );
+        assert!(netns.is_empty(), "CRI network namespaces left: {netns:?}");
     }
 
     fn shutdown(&mut self) {

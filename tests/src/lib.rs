@@ -332,8 +332,9 @@ impl TestEnv {
             .into_iter()
             .flatten()
             .flatten()
-            .map(|h| h.path().join(&self.cgroup_parent))
-            .filter(|p| p.exists())
+            .flat_map(|h| std::fs::read_dir(h.path()).into_iter().flatten().flatten())
+            .filter(|e| e.path().is_dir() && self.owns_cgroup(&e.file_name().to_string_lossy()))
+            .map(|e| e.path())
             .collect()
     }
 
@@ -350,15 +351,26 @@ impl TestEnv {
     /// Removes what is left and checks that nothing of this test remains.
     pub fn finish(mut self) {
         self.cleanup();
-        self.finished = true;
         let leaks = self.leaks();
-        let _ = std::fs::remove_dir_all(&self.work);
+        // A leak fails the test and is then removed (by Drop, as after any
+        // failure), so it never stays on the machine.
+        self.finished = leaks.is_empty();
         assert!(
             leaks.is_empty(),
             "test {} left behind: {leaks:#?}",
             self.name
         );
+        let _ = std::fs::remove_dir_all(&self.work);
         std::fs::remove_dir_all(&self.root).unwrap();
+    }
+
+    /// Whether a top-level cgroup directory is this test's: its cgroup
+    /// parent, its containerd namespace (ctr's pods), or a sibling it named
+    /// after its parent (`<parent>-runc`, `<parent>-shim`).
+    fn owns_cgroup(&self, name: &str) -> bool {
+        name == self.cgroup_parent
+            || name == self.name
+            || name.starts_with(&format!("{}-", self.cgroup_parent))
     }
 
     fn cleanup(&self) {
@@ -384,11 +396,15 @@ impl TestEnv {
             }
         }
         let root = self.root.to_string_lossy().into_owned();
+        let work = self.work.to_string_lossy().into_owned();
         for line in std::fs::read_to_string("/proc/self/mountinfo")
             .unwrap_or_default()
             .lines()
         {
-            if line.contains(&root) {
+            // The test's state root, and its work directory (volumes and
+            // mounts a test made on the host).
+            let point = line.split(' ').nth(4).unwrap_or("");
+            if line.contains(&root) || point.starts_with(&work) {
                 out.push(format!("mount: {line}"));
             }
         }
@@ -441,7 +457,7 @@ impl TestEnv {
                 // The test's pods (podctl: the cgroup parent; ctr: the
                 // containerd namespace, which is the test's name).
                 let name = e.file_name().to_string_lossy().into_owned();
-                if e.path().is_dir() && (name == self.cgroup_parent || name == self.name) {
+                if e.path().is_dir() && self.owns_cgroup(&name) {
                     out.push(format!("cgroup {}", e.path().display()));
                 }
             }
@@ -468,6 +484,7 @@ impl Drop for TestEnv {
             self.purge_cgroups();
             self.remove_short_sockets();
             unmount_under(&self.root);
+            unmount_under(&self.work);
             let _ = std::fs::remove_dir_all(&self.root);
             let _ = std::fs::remove_dir_all(&self.work);
         }
@@ -516,10 +533,9 @@ impl TestEnv {
             .flatten()
             .flatten()
         {
-            for top in [&self.cgroup_parent, &self.name] {
-                let d = h.path().join(top);
-                if d.is_dir() {
-                    walk(&d, &mut dirs);
+            for e in std::fs::read_dir(h.path()).into_iter().flatten().flatten() {
+                if e.path().is_dir() && self.owns_cgroup(&e.file_name().to_string_lossy()) {
+                    walk(&e.path(), &mut dirs);
                 }
             }
         }

@@ -24,7 +24,13 @@ fn dir(paths: &PodPaths) -> PathBuf {
 pub fn write(paths: &PodPaths, m: &PodManifest, ip: Option<&str>) -> anyhow::Result<()> {
     let d = dir(paths);
     fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
-    let name = m.hostname();
+    // A host_network pod has the node's hostname, as in Kubernetes.
+    let host = m
+        .host_network
+        .then(|| nix::unistd::gethostname().ok())
+        .flatten()
+        .map(|h| h.to_string_lossy().into_owned());
+    let name = host.as_deref().unwrap_or(m.hostname());
     let mut hosts = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
          fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",

@@ -75,15 +75,25 @@ pub fn remove_pod(c: &Ctx, pod: &Id, timeout: Duration) -> anyhow::Result<()> {
     }
 }
 
-/// Sends the stop signal (TERM, or KILL with a zero timeout); false when
-/// the task does not exist.
-fn signal_stop(s: &Shim, id: &str, timeout: Duration) -> anyhow::Result<bool> {
+/// What a task was when its stop signal went.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stopping {
+    /// There is no such task.
+    Gone,
+    /// Signalled.
+    Signalled,
+    /// Its Create is under way (its client may be gone): Delete stops it.
+    Creating,
+}
+
+/// Sends the stop signal (TERM, or KILL with a zero timeout).
+fn signal_stop(s: &Shim, id: &str, timeout: Duration) -> anyhow::Result<Stopping> {
     match s.state(id) {
         Ok(_) => {}
-        Err(e) if is_not_found(&e) => return Ok(false),
-        // Its Create is under way (its client may be gone): Delete stops
-        // it, nothing to signal.
-        Err(e) if code_of(&e) == Some(ttrpc::Code::FAILED_PRECONDITION) => return Ok(true),
+        Err(e) if is_not_found(&e) => return Ok(Stopping::Gone),
+        Err(e) if code_of(&e) == Some(ttrpc::Code::FAILED_PRECONDITION) => {
+            return Ok(Stopping::Creating)
+        }
         Err(e) => return Err(e),
     }
     let sig = if timeout.is_zero() {
@@ -96,17 +106,13 @@ fn signal_stop(s: &Shim, id: &str, timeout: Duration) -> anyhow::Result<bool> {
         Err(e) if is_not_found(&e) => {}
         Err(e) => return Err(e),
     }
-    Ok(true)
+    Ok(Stopping::Signalled)
 }
 
-/// Waits up to `timeout` for the task, kills it if it is still there, and
-/// deletes it.
-fn wait_and_delete(s: &Shim, id: &str, timeout: Duration) -> anyhow::Result<()> {
-    if matches!(s.state(id), Err(e) if code_of(&e) == Some(ttrpc::Code::FAILED_PRECONDITION)) {
-        s.delete(id)?;
-        return Ok(());
-    }
-    if timeout.is_zero() || s.wait(id, timeout)?.is_none() {
+/// Waits up to `timeout` for a signalled task, kills it if it is still
+/// there, and deletes it; a task being created is deleted at once.
+fn wait_and_delete(s: &Shim, id: &str, how: Stopping, timeout: Duration) -> anyhow::Result<()> {
+    if how == Stopping::Signalled && (timeout.is_zero() || s.wait(id, timeout)?.is_none()) {
         match s.kill(id, libc::SIGKILL as u32) {
             Ok(()) => {}
             Err(e) if is_not_found(&e) => {}
@@ -142,12 +148,20 @@ fn remove_through_shim(
             // pinned: take it off its network (CNI DEL).
             crate::cni::detach_stored(paths).context("network")?;
         }
-        let live: Vec<&String> = group
+        // Every one signalled before any is waited for. A task whose State
+        // fails is still waited for and deleted.
+        let live: Vec<(&String, Stopping)> = group
             .iter()
-            .filter(|id| signal_stop(s, id, timeout).unwrap_or(true))
+            .map(|id| {
+                (
+                    id,
+                    signal_stop(s, id, timeout).unwrap_or(Stopping::Signalled),
+                )
+            })
+            .filter(|(_, how)| *how != Stopping::Gone)
             .collect();
-        for id in live {
-            wait_and_delete(s, id, timeout).with_context(|| format!("remove task {id}"))?;
+        for (id, how) in live {
+            wait_and_delete(s, id, how, timeout).with_context(|| format!("remove task {id}"))?;
         }
     }
     if let Err(e) = s.shutdown(pod.as_str()) {

@@ -55,10 +55,10 @@ fn hierarchies() -> Result<Vec<Hierarchy>, SysError> {
         .collect())
 }
 
-/// This process's cgroup in the hierarchy with `controllers`.
-fn own_path(controllers: &str) -> Option<String> {
-    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    text.lines().find_map(|l| {
+/// This process's cgroup in the hierarchy with `controllers`, from the
+/// text of /proc/self/cgroup.
+fn own_path(cgroups: &str, controllers: &str) -> Option<String> {
+    cgroups.lines().find_map(|l| {
         let mut f = l.splitn(3, ':');
         let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
         (ctrl == controllers).then(|| path.to_string())
@@ -95,6 +95,8 @@ pub fn mount_v1(
     .map_err(|e| SysError::os("mount", &what, e))?;
     root.check_mounted(dest, &at, &real)?;
     let fresh = own_ns;
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| SysError::io("read", "/proc/self/cgroup", e))?;
     for h in found {
         let sub = dest.join(&h.name);
         let at = root.make(&sub, Kind::Dir)?;
@@ -111,7 +113,7 @@ pub fn mount_v1(
                 Some(h.controllers.as_str()),
             )
         } else {
-            let Some(path) = own_path(&h.controllers) else {
+            let Some(path) = own_path(&cgroups, &h.controllers) else {
                 continue;
             };
             let source = h.point.join(path.trim_start_matches('/'));

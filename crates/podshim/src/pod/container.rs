@@ -132,11 +132,7 @@ impl Pod {
         let (child_stdio, mut io) = if terminal {
             (Default::default(), IoHandle::default())
         } else {
-            let who = crate::stdio::Owner {
-                container: task.id.as_str(),
-                namespace: self.namespace.as_str(),
-                io: self.io_owner(),
-            };
+            let who = self.stdio_owner(task.id.as_str());
             tokio::select! {
                 r = crate::stdio::open(stdio, &who) => r?,
                 () = reservation.cancelled() => return Err(deleted(&task.id)),

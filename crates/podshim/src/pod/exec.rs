@@ -96,11 +96,7 @@ impl Pod {
         let (child_stdio, mut io) = if exec.terminal {
             (Default::default(), IoHandle::default())
         } else {
-            let who = crate::stdio::Owner {
-                container: task.id.as_str(),
-                namespace: self.namespace.as_str(),
-                io: self.io_owner(),
-            };
+            let who = self.stdio_owner(task.id.as_str());
             crate::stdio::open(&stdio, &who).await?
         };
         let cfg = ExecConfig {

@@ -284,9 +284,14 @@ impl Pod {
         Ok(())
     }
 
-    /// Owner of the stdio pipes the shim makes (IoUid, IoGid).
-    pub(crate) fn io_owner(&self) -> Option<(u32, u32)> {
-        *self.io_owner.lock().unwrap_or_else(|p| p.into_inner())
+    /// Whose stdio the shim opens for task `container`: its ids, for a
+    /// logging binary, and the IoUid/IoGid owner of its pipes.
+    pub(crate) fn stdio_owner<'a>(&'a self, container: &'a str) -> crate::stdio::Owner<'a> {
+        crate::stdio::Owner {
+            container,
+            namespace: self.namespace.as_str(),
+            io: *self.io_owner.lock().unwrap_or_else(|p| p.into_inner()),
+        }
     }
 
     /// Create: the sandbox gets a pause, a container gets `podshim init`.

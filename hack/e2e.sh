@@ -35,9 +35,11 @@ leftovers() {
   done
   [ -n "$(ip -o link show master "$bridge" 2>/dev/null)" ] && found+=" veth"
   [ -n "$(find "$cni/ipam" -type f ! -name lock ! -name 'last_reserved_ip*' 2>/dev/null)" ] && found+=" ip-reservation"
-  iptables-save -t nat 2>/dev/null | grep -q -- "$pod" && found+=" iptables-rule"
+  # Outputs are read whole, then searched: under pipefail a `grep -q` that
+  # stops early fails its pipeline and would hide the leak it found.
+  grep -q -- "$pod" <<<"$(iptables-save -t nat 2>/dev/null)" && found+=" iptables-rule"
   for p in /proc/[0-9]*; do
-    if { tr '\0' '\n' < "$p/environ"; } 2>/dev/null | grep -qx "PODSHIM_ROOT=$PODSHIM_ROOT"; then
+    if grep -qx "PODSHIM_ROOT=$PODSHIM_ROOT" <<<"$(tr '\0' '\n' 2>/dev/null < "$p/environ")"; then
       found+=" process:${p#/proc/}"
     fi
   done

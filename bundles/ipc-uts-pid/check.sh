@@ -3,17 +3,20 @@
 # namespaces and hostname, their own pid and mount namespaces, and the
 # reader sees the SysV shared memory segment the writer made.
 set -euo pipefail
-report() { "$PODCTL" logs "$POD" "$1" | grep '^{' | tail -1; }
+# Each log is read whole before it is searched: under pipefail a `grep -q`
+# that stops reading early would fail the pipeline it ends.
+report() { local l; l=$("$PODCTL" logs "$POD" "$1"); grep '^{' <<<"$l" | tail -1; }
 field() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<<"$1"; }
 for _ in $(seq 100); do
-  if "$PODCTL" logs "$POD" reader 2>/dev/null | grep -q '^{' && "$PODCTL" logs "$POD" writer 2>/dev/null | grep -q '^{'; then
+  r=$("$PODCTL" logs "$POD" reader 2>/dev/null || true) w=$("$PODCTL" logs "$POD" writer 2>/dev/null || true)
+  if grep -q '^{' <<<"$r" && grep -q '^{' <<<"$w"; then
     break
   fi
   sleep 0.05
 done
 w=$(report writer) r=$(report reader)
 echo "writer: $w"; echo "reader: $r"
-"$PODCTL" logs "$POD" reader | grep -q "shm: hello from writer" || { echo "reader did not see the writer's segment" >&2; exit 1; }
+grep -q "shm: hello from writer" <<<"$("$PODCTL" logs "$POD" reader)" || { echo "reader did not see the writer's segment" >&2; exit 1; }
 pause=$(tr -d '\n' < "$PODSHIM_ROOT/podctl/$POD/pod.json" | sed -n 's/.*"pause": *{ *"pid": *\([0-9]*\).*/\1/p')
 for ns in net ipc uts; do
   want=$(stat -L -c %i "/proc/$pause/ns/$ns")

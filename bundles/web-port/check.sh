@@ -8,7 +8,7 @@ ip=$(sed -n 's/.*"network":{[^}]*"ip":"\([0-9.]*\)".*/\1/p' <<<"$info")
 gw=$(sed -n 's/.*"network":{[^}]*"gateway":"\([0-9.]*\)".*/\1/p' <<<"$info")
 [ -n "$ip" ] && [ -n "$gw" ] || { echo "the pod has no address: $info" >&2; exit 1; }
 echo "web-port: pod address $ip, gateway $gw"
-"$PODCTL" exec "$POD" web -- cat /etc/hosts | grep -q "^$ip[[:space:]]web-port\$" || {
+grep -q "^$ip[[:space:]]web-port\$" <<<"$("$PODCTL" exec "$POD" web -- cat /etc/hosts)" || {
   echo "/etc/hosts does not name the pod" >&2; exit 1; }
 for _ in $(seq 100); do
   if exec 3<>"/dev/tcp/$gw/18080" 2>/dev/null; then

@@ -9,7 +9,7 @@ set -euo pipefail
   exit 1
 }
 for _ in $(seq 100); do
-  if "$PODCTL" logs "$POD" client 2>/dev/null | grep -q "client: fetched hello from web-sidecar"; then
+  if grep -q "client: fetched hello from web-sidecar" <<<"$("$PODCTL" logs "$POD" client 2>/dev/null || true)"; then
     "$PODCTL" logs "$POD" client
     exit 0
   fi

@@ -141,6 +141,25 @@ fn every_line_lands_in_order_through_rotation() {
     }
     let recent = env.podctl_ok(&["logs", &pod, "chatty", "--since", "1h"]);
     assert_eq!(recent.lines().count() as u64, n);
+    // A reader that stops early (`podctl logs | head -1`): podctl ends
+    // quietly with success, never a "Broken pipe" error.
+    let mut child = std::process::Command::new(env.podctl_path())
+        .args(["logs", &pod, "chatty"])
+        .envs(env.podctl_env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run podctl logs");
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "podctl logs with its reader gone: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = env.podctl_err(&["logs", &pod, "chatty", "--since", "yesterday"]);
     assert!(
         err.contains("--since") && err.contains("yesterday"),

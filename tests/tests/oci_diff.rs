@@ -116,6 +116,8 @@ fn allowed(view: &mut Value, name: &str) {
 fn base() -> Value {
     let mut s = container_spec(&["podprobe", "view"]);
     s["hostname"] = json!("diffhost");
+    // As containerd writes every spec: all devices denied first.
+    s["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
     s
 }
 
@@ -370,7 +372,7 @@ fn corpus() -> Vec<Variation> {
                 json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                        "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
             );
-            s["linux"]["resources"] = json!({"memory": {"limit": 67108864}});
+            s["linux"]["resources"]["memory"] = json!({"limit": 67108864});
         }),
         ("sysctl-net", |s, _| {
             s["linux"]["sysctl"] = json!({

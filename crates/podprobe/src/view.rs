@@ -308,6 +308,27 @@ fn probes() -> BTreeMap<&'static str, String> {
         )),
     );
     let _ = fs::remove_file(&node);
+    // An attacker with CAP_MKNOD: a node of the host's first loop disk, and
+    // an open of it where the node could be made (in /dev: /tmp is nodev).
+    let disk = format!("/dev/podprobe-disk-{}", std::process::id());
+    let made = mknod(
+        disk.as_str(),
+        SFlag::S_IFBLK,
+        Mode::from_bits_truncate(0o600),
+        nix::sys::stat::makedev(7, 0),
+    );
+    out.insert("mknod_disk", show(made));
+    if made.is_ok() {
+        out.insert(
+            "open_disk",
+            show(
+                fs::File::open(&disk)
+                    .map(drop)
+                    .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))),
+            ),
+        );
+        let _ = fs::remove_file(&disk);
+    }
     let sock =
         |family| show(socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).map(drop));
     out.insert("socket_inet", sock(AddressFamily::Inet));

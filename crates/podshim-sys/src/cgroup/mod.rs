@@ -1,7 +1,8 @@
 //! A task's control group in every mounted hierarchy: where it lives,
 //! making it (remembering which directories podshim made, so teardown
 //! removes exactly those), joining it, freezing it, its OOM counter, and
-//! removing it. Limits are in [`resources`], OOM notification in [`oom`].
+//! removing it. Limits are in [`resources`], device access in [`devices`],
+//! OOM notification in [`oom`].
 //!
 //! The hierarchies are whatever /proc/self/mountinfo shows: pure v1, pure
 //! v2, or hybrid (v1 controllers with a v2 hierarchy beside them, as
@@ -9,6 +10,7 @@
 //! in each one, so every tool sees the process where it expects it.
 //! Controller files are read and written through cgroups-rs.
 
+pub mod devices;
 pub mod oom;
 pub mod resources;
 
@@ -247,6 +249,15 @@ impl TaskCgroup {
             .iter()
             .map(|h| h.root.join(&self.rel).to_string_lossy().into_owned())
             .collect()
+    }
+
+    /// The task's directory in the cgroup v2 hierarchy, if the host has one
+    /// (pure v2, or the unified hierarchy of a hybrid host).
+    pub fn v2_dir(&self) -> Option<PathBuf> {
+        self.hierarchies
+            .iter()
+            .find(|h| h.v2)
+            .map(|h| h.root.join(&self.rel))
     }
 
     /// The directory that holds the memory controller's files.

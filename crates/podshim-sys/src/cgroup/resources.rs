@@ -1,6 +1,6 @@
 //! linux.resources onto a task's cgroup, at create and on Update: memory,
-//! cpu, cpuset, pids, block I/O, hugetlb, device access (v1) and unified
-//! key/values (v2). Every write that the kernel refuses is an error naming
+//! cpu, cpuset, pids, block I/O, hugetlb, device access ([`super::devices`])
+//! and unified key/values (v2). Every write that the kernel refuses is an error naming
 //! the field and the value: a limit is either in force or reported.
 //!
 //! Not applied, as runc 1.1 on a current kernel: kernel memory limits
@@ -12,14 +12,11 @@ use std::path::Path;
 use cgroups_rs::blkio::BlkIoController;
 use cgroups_rs::cpu::CpuController;
 use cgroups_rs::cpuset::CpuSetController;
-use cgroups_rs::devices::{DevicePermissions, DeviceType, DevicesController};
 use cgroups_rs::hugetlb::HugeTlbController;
 use cgroups_rs::memory::MemController;
 use cgroups_rs::pid::PidController;
 use cgroups_rs::MaxValue;
-use oci_spec::runtime::{
-    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory, LinuxResources,
-};
+use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
 use super::TaskCgroup;
 use crate::error::SysError;
@@ -81,11 +78,12 @@ pub fn apply(
                 "unified entries need cgroup v2; this host's controllers are v1",
             ));
         }
-        if let Some(devices) = devices {
-            device_rules(cg, r.devices().as_deref().unwrap_or_default(), devices)?;
-        }
     } else if let Some(u) = r.unified() {
         unified(cg, u)?;
+    }
+    if let Some(devices) = devices {
+        let rules = super::devices::rules(r.devices().as_deref().unwrap_or_default(), devices)?;
+        super::devices::apply(cg, &rules)?;
     }
     Ok(())
 }
@@ -274,60 +272,6 @@ fn block_io(cg: &TaskCgroup, b: &LinuxBlockIo) -> Result<(), SysError> {
 
 fn dev(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
-}
-
-/// The devices every container may use (as runc allows them), after the
-/// spec's own rules; everything else is denied first.
-const DEFAULT_DEVICES: [(char, i64, i64); 9] = [
-    ('c', 1, 3),    // null
-    ('c', 1, 5),    // zero
-    ('c', 1, 7),    // full
-    ('c', 1, 8),    // random
-    ('c', 1, 9),    // urandom
-    ('c', 5, 0),    // tty
-    ('c', 5, 1),    // console
-    ('c', 5, 2),    // ptmx
-    ('c', 136, -1), // pts
-];
-
-fn device_rules(
-    cg: &TaskCgroup,
-    rules: &[LinuxDeviceCgroup],
-    devices: &[(char, i64, i64)],
-) -> Result<(), SysError> {
-    let Some(c) = cg.handle().controller_of::<DevicesController>() else {
-        return Ok(());
-    };
-    let all = DevicePermissions::all();
-    c.deny_device(DeviceType::All, -1, -1, &all)
-        .map_err(|e| refused("devices", "deny all", e))?;
-    for r in rules {
-        let typ = match r.typ() {
-            Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => DeviceType::Char,
-            Some(LinuxDeviceType::B) => DeviceType::Block,
-            _ => DeviceType::All,
-        };
-        let access = r.access().clone().unwrap_or_else(|| "rwm".into());
-        let perms = DevicePermissions::from_str(&access)
-            .map_err(|e| refused("devices.access", &access, e))?;
-        let (major, minor) = (r.major().unwrap_or(-1), r.minor().unwrap_or(-1));
-        let result = if r.allow() {
-            c.allow_device(typ, major, minor, &perms)
-        } else {
-            c.deny_device(typ, major, minor, &perms)
-        };
-        result.map_err(|e| refused("devices", (r.allow(), major, minor, &access), e))?;
-    }
-    for (t, major, minor) in DEFAULT_DEVICES.iter().chain(devices) {
-        let typ = if *t == 'b' {
-            DeviceType::Block
-        } else {
-            DeviceType::Char
-        };
-        c.allow_device(typ, *major, *minor, &all)
-            .map_err(|e| refused("devices", (t, major, minor), e))?;
-    }
-    Ok(())
 }
 
 fn unified(

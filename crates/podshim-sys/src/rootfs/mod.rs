@@ -287,10 +287,27 @@ pub fn enter_empty_root() -> Result<(), SysError> {
 }
 
 fn pivot(rootfs: &Path) -> Result<(), SysError> {
+    use std::os::fd::AsRawFd;
+    // The old root, to come back to: after pivot_root(".", ".") it is
+    // stacked on the new root, and only from inside it does "." name it.
+    let old_root = fs::File::open("/").map_err(|e| SysError::io("open", "/", e))?;
     nix::unistd::chdir(rootfs).map_err(|e| SysError::os("chdir", rootfs.display(), e))?;
     nix::unistd::pivot_root(".", ".")
         .map_err(|e| SysError::os("pivot_root", rootfs.display(), e))?;
-    // The old root is stacked under the new one at "."; detach it.
+    nix::unistd::fchdir(old_root.as_raw_fd()).map_err(|e| SysError::os("fchdir", "old root", e))?;
+    drop(old_root);
+    // Detach the old root, made rslave first: with rshared root
+    // propagation (a Bidirectional volume) its mounts are peers of the
+    // host's, and the detach would take the host's /sys/fs/cgroup, /proc
+    // and the rest with it. The new root keeps its propagation.
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| SysError::os("make the old root", "rslave", e))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| SysError::os("umount", "old root", e))?;
     nix::unistd::chdir("/").map_err(|e| SysError::os("chdir", "/", e))
 }

@@ -38,6 +38,34 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
+/// The mount points of the host's cgroup hierarchies (each v1 controller
+/// mount and the v2 one), as /proc/self/mountinfo lists them.
+pub fn cgroup_roots() -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let fstype = right.split(' ').next()?;
+            let point = left.split(' ').nth(4)?;
+            matches!(fstype, "cgroup" | "cgroup2").then(|| PathBuf::from(point))
+        })
+        .collect();
+    out.dedup();
+    out
+}
+
+/// The host has one cgroup hierarchy, v2, at /sys/fs/cgroup (as systemd
+/// nodes have it).
+pub fn cgroup_v2_only() -> bool {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines().any(|l| {
+        l.split_once(" - ").is_some_and(|(left, right)| {
+            right.starts_with("cgroup2 ") && left.split(' ').nth(4) == Some("/sys/fs/cgroup")
+        })
+    })
+}
+
 /// The directory holding podshim and podctl.
 pub fn bin_dir() -> PathBuf {
     let dir = std::env::var_os("PODSHIM_BIN_DIR")
@@ -150,7 +178,31 @@ pub struct TestEnv {
     /// The CNI configuration directory podctl uses; by default one that
     /// does not exist, so no machine-wide network is ever picked up.
     pub cni_conf_dir: PathBuf,
+    /// The host's mount points when the test began (outside any test's
+    /// own directories): each must still be there at the end.
+    host_mounts: Vec<String>,
     finished: bool,
+}
+
+/// The host's mount points that no test makes or removes: a test's
+/// directories, containerd's and CNI's per-pod mounts are left out.
+fn host_mount_points() -> Vec<String> {
+    let tmp = std::env::temp_dir().to_string_lossy().into_owned();
+    let mut out: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|p| {
+            !p.contains("podshim")
+                && !p.starts_with("/run/netns")
+                && !p.starts_with("/run/containerd")
+                && !p.starts_with("/var/lib/containerd")
+                && !p.starts_with(&tmp)
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 impl TestEnv {
@@ -163,7 +215,9 @@ impl TestEnv {
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(&work).unwrap();
         std::fs::create_dir_all(&root).unwrap();
+        let host_mounts = host_mount_points();
         TestEnv {
+            host_mounts,
             name: name.to_string(),
             cgroup_parent: format!("podshim-test-{tag}"),
             root,
@@ -297,12 +351,17 @@ impl TestEnv {
         read_json(&p.container_record(&id)).expect("state.json")
     }
 
-    /// A file of a task's cgroup in the hierarchy mounted at
-    /// /sys/fs/cgroup/<hierarchy> (podctl's default layout).
+    /// A file of a task's cgroup (podctl's default layout) in the v1
+    /// hierarchy mounted at /sys/fs/cgroup/<hierarchy>, or in the one v2
+    /// hierarchy at /sys/fs/cgroup.
     pub fn cgroup_file(&self, hierarchy: &str, pod: &str, task: &str, file: &str) -> PathBuf {
-        PathBuf::from("/sys/fs/cgroup")
-            .join(hierarchy)
-            .join(&self.cgroup_parent)
+        let root = PathBuf::from("/sys/fs/cgroup");
+        let root = if cgroup_v2_only() {
+            root
+        } else {
+            root.join(hierarchy)
+        };
+        root.join(&self.cgroup_parent)
             .join("podctl")
             .join(pod)
             .join(task)
@@ -328,11 +387,9 @@ impl TestEnv {
 
     /// Every cgroup directory of this test, in any hierarchy.
     pub fn cgroups_left(&self) -> Vec<PathBuf> {
-        std::fs::read_dir("/sys/fs/cgroup")
+        cgroup_roots()
             .into_iter()
-            .flatten()
-            .flatten()
-            .flat_map(|h| std::fs::read_dir(h.path()).into_iter().flatten().flatten())
+            .flat_map(|h| std::fs::read_dir(h).into_iter().flatten().flatten())
             .filter(|e| e.path().is_dir() && self.owns_cgroup(&e.file_name().to_string_lossy()))
             .map(|e| e.path())
             .collect()
@@ -408,6 +465,12 @@ impl TestEnv {
                 out.push(format!("mount: {line}"));
             }
         }
+        // A host mount that went away: a container's unmount reached the
+        // host (rshared propagation), the worst leak of all.
+        let now = host_mount_points();
+        for gone in self.host_mounts.iter().filter(|m| !now.contains(m)) {
+            out.push(format!("the host's mount {gone} is gone"));
+        }
         let marker = format!("PODSHIM_ROOT={root}");
         for pid in all_pids() {
             let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
@@ -444,16 +507,8 @@ impl TestEnv {
                 ));
             }
         }
-        for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            for e in std::fs::read_dir(hierarchy.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
+        for hierarchy in cgroup_roots() {
+            for e in std::fs::read_dir(hierarchy).into_iter().flatten().flatten() {
                 // The test's pods (podctl: the cgroup parent; ctr: the
                 // containerd namespace, which is the test's name).
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -528,12 +583,8 @@ impl TestEnv {
             out.push(dir.to_path_buf());
         }
         let mut dirs = Vec::new();
-        for h in std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            for e in std::fs::read_dir(h.path()).into_iter().flatten().flatten() {
+        for h in cgroup_roots() {
+            for e in std::fs::read_dir(h).into_iter().flatten().flatten() {
                 if e.path().is_dir() && self.owns_cgroup(&e.file_name().to_string_lossy()) {
                     walk(&e.path(), &mut dirs);
                 }

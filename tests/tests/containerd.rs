@@ -382,8 +382,18 @@ fn ctr_metrics_pause_and_resume_use_the_task_cgroup() {
     };
     assert!(ctd.ctr(&["task", "pause", "cg"]).status.success());
     assert_eq!(status(), "PAUSED");
-    let freezer = format!("/sys/fs/cgroup/freezer/{}/cg/freezer.state", ctd.namespace);
-    assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "FROZEN");
+    let (freezer, frozen) = if cgroup_v2_only() {
+        (
+            format!("/sys/fs/cgroup/{}/cg/cgroup.freeze", ctd.namespace),
+            "1",
+        )
+    } else {
+        (
+            format!("/sys/fs/cgroup/freezer/{}/cg/freezer.state", ctd.namespace),
+            "FROZEN",
+        )
+    };
+    assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), frozen);
     assert!(ctd.ctr(&["task", "resume", "cg"]).status.success());
     assert_eq!(status(), "RUNNING");
     remove(&ctd, "cg");

@@ -388,24 +388,36 @@ async fn cri_pods_in_every_pid_namespace_mode() {
         let pid = task_pid(&ctd, &ids[0]);
         let mine = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
         let cg = format!("{pod_cgroup}/{}", ids[0]);
-        assert!(mine.contains(&format!(":memory:{cg}")), "{tag}: {mine}");
-        let limit =
-            std::fs::read_to_string(format!("/sys/fs/cgroup/memory{cg}/memory.limit_in_bytes"))
-                .unwrap_or_else(|e| panic!("{tag}: the container's cgroup {cg}: {e}"));
+        // The limits as the host's files say them (v1, or v2's memory.max
+        // and cpu.max), and as the container reads them inside.
+        let v2 = cgroup_v2_only();
+        let (line, mem_file, cpu_file, inside_cmd) = if v2 {
+            (
+                format!("0::{cg}"),
+                format!("/sys/fs/cgroup{cg}/memory.max"),
+                format!("/sys/fs/cgroup{cg}/cpu.max"),
+                "cat /sys/fs/cgroup/memory.max; ls /sys/fs/cgroup | grep -c podshim-test",
+            )
+        } else {
+            (
+                format!(":memory:{cg}"),
+                format!("/sys/fs/cgroup/memory{cg}/memory.limit_in_bytes"),
+                format!("/sys/fs/cgroup/cpu{cg}/cpu.cfs_quota_us"),
+                "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; ls /sys/fs/cgroup/memory | grep -c podshim-test",
+            )
+        };
+        assert!(mine.contains(&line), "{tag}: {mine}");
+        let limit = std::fs::read_to_string(&mem_file)
+            .unwrap_or_else(|e| panic!("{tag}: the container's cgroup {cg}: {e}"));
         assert_eq!(limit.trim(), (96u64 << 20).to_string(), "{tag}");
-        let quota =
-            std::fs::read_to_string(format!("/sys/fs/cgroup/cpu{cg}/cpu.cfs_quota_us")).unwrap();
-        assert_eq!(quota.trim(), "50000", "{tag}");
+        let quota = std::fs::read_to_string(&cpu_file).unwrap();
+        let want_quota = if v2 { "50000 100000" } else { "50000" };
+        assert_eq!(quota.trim(), want_quota, "{tag}");
         // Inside, /sys/fs/cgroup is the container's own (what Java, Go and
         // .NET read their limits from), never the host's tree.
-        let inside = exec_sync(
-            &mut c,
-            &ids[0],
-            &["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; ls /sys/fs/cgroup/memory | grep -c podshim-test"],
-            10,
-        )
-        .await
-        .unwrap();
+        let inside = exec_sync(&mut c, &ids[0], &["sh", "-c", inside_cmd], 10)
+            .await
+            .unwrap();
         let inside = String::from_utf8_lossy(&inside.stdout).into_owned();
         assert_eq!(
             inside.split_whitespace().collect::<Vec<_>>(),

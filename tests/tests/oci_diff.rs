@@ -36,8 +36,17 @@ fn expected(name: &str) -> Vec<(&'static str, &'static str)> {
         "sysctl-ipc" => vec![("/sysctl/kernel.shmmax", "1048576")],
         "cgroup-namespace" => vec![("/cgroup", "0::/")],
         "privileged" => vec![("/no_new_privs", "0")],
-        "cgroup-mount" => vec![("/mounts", "/sys/fs/cgroup/memory")],
-        "cgroup-namespace-mount" => vec![("/mounts", "/sys/fs/cgroup/memory")],
+        // The container's own view: v1's hierarchies, or v2 itself, rooted
+        // at the container's cgroup (bound, or mounted in its namespace).
+        "cgroup-mount" if cgroup_v2_only() => {
+            vec![("/mounts", "/sys/fs/cgroup root=/podshim-test-")]
+        }
+        "cgroup-namespace-mount" if cgroup_v2_only() => {
+            vec![("/mounts", "/sys/fs/cgroup root=/ cgroup2")]
+        }
+        "cgroup-mount" | "cgroup-namespace-mount" => {
+            vec![("/mounts", "/sys/fs/cgroup/memory")]
+        }
         "userns" => vec![("/uid", "0 0 0 0"), ("/cap_eff", "0000000000000000")],
         "userns-user-1000-caps" => vec![("/uid", "1000 1000 1000 1000"), ("/groups", "5")],
         "seccomp-deny-list" => vec![
@@ -85,7 +94,10 @@ fn allowed(view: &mut Value, name: &str) {
         // A cgroup hierarchy's root is the container's own cgroup, which
         // each runtime names its own way (as above).
         for l in m.iter_mut() {
-            let Some(text) = l.as_str().filter(|t| t.starts_with("/sys/fs/cgroup/")) else {
+            let Some(text) = l
+                .as_str()
+                .filter(|t| t.starts_with("/sys/fs/cgroup/") || t.starts_with("/sys/fs/cgroup "))
+            else {
                 continue;
             };
             let shown: Vec<String> = text
@@ -750,12 +762,8 @@ fn every_bundle_sees_what_runc_shows() {
 /// with `prefix`.
 fn cgroup_dirs_named(prefix: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for h in std::fs::read_dir("/sys/fs/cgroup")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        for e in std::fs::read_dir(h.path()).into_iter().flatten().flatten() {
+    for h in cgroup_roots() {
+        for e in std::fs::read_dir(h).into_iter().flatten().flatten() {
             if e.file_name().to_string_lossy().starts_with(prefix) {
                 out.push(e.path());
             }

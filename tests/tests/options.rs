@@ -49,12 +49,7 @@ fn runc_options_are_honoured_or_refused_by_name() {
 
     // ShimCgroup: a cgroup the caller made, in every hierarchy.
     let shim_cg = format!("/{}-shim", env.cgroup_parent);
-    let hierarchies: Vec<std::path::PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("cgroup.procs").exists())
-        .collect();
+    let hierarchies = cgroup_roots();
     for h in &hierarchies {
         let d = h.join(shim_cg.trim_start_matches('/'));
         std::fs::create_dir_all(&d).unwrap();

@@ -77,7 +77,8 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
     // container whose record could not be read) is killed, and every
     // cgroup below it removed. Only for a pod level podshim made.
     if flags.id == pod {
-        if let Some((pod_level, _)) = cgroup.as_deref().and_then(|r| r.rsplit_once('/')) {
+        let fs_path = cgroup.as_deref().filter(|r| !r.contains(':'));
+        if let Some((pod_level, _)) = fs_path.and_then(|r| r.rsplit_once('/')) {
             let markers = std::path::Path::new(crate::cgroup::MARKERS);
             if podshim_sys::cgroup::made_by_us(pod_level, markers) {
                 kill_all(&podshim_sys::cgroup::procs_below(pod_level));
@@ -157,6 +158,20 @@ fn kill_all(pids: &[i32]) {
 
 /// Removes a task's cgroup; a process still leaving it gets a moment.
 fn remove_cgroup(rel: &str) {
+    if let Ok(podshim_sys::cgroup::CgroupPath::Systemd(scope)) =
+        podshim_sys::cgroup::CgroupPath::parse(rel)
+    {
+        // systemd's scope: stopping it kills what is left and removes it.
+        let stopped = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| crate::error::ShimError::Internal(e.to_string()))
+            .and_then(|rt| rt.block_on(crate::cgroup::systemd::stop(&scope)));
+        if let Err(e) = stopped {
+            eprintln!("podshim delete: {e}");
+        }
+        return;
+    }
     let cg = podshim_sys::cgroup::TaskCgroup::open(rel);
     let markers = std::path::Path::new(crate::cgroup::MARKERS);
     for _ in 0..50 {

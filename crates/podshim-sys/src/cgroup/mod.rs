@@ -12,7 +12,10 @@
 
 pub mod devices;
 pub mod oom;
+pub mod path;
 pub mod resources;
+
+pub use path::{CgroupPath, ScopeUnit};
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -105,33 +108,6 @@ fn read_hierarchies() -> Vec<Hierarchy> {
     out
 }
 
-/// A cgroup path as a spec gives it, checked: cgroupfs form, no `..`.
-/// Returned relative to the hierarchies' roots (no leading slash).
-pub fn check_path(path: &str) -> Result<String, SysError> {
-    if path.contains(':') {
-        return Err(SysError::spec(
-            "linux.cgroupsPath",
-            format!(
-                "{path:?} is a systemd path (slice:prefix:name); podshim drives cgroupfs \
-                 directly: give a path like /kubepods/pod1/ctr"
-            ),
-        ));
-    }
-    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    if parts.is_empty()
-        || path.len() > 1024
-        || parts
-            .iter()
-            .any(|p| *p == "." || *p == ".." || p.contains('\0') || p.len() > 255)
-    {
-        return Err(SysError::spec(
-            "linux.cgroupsPath",
-            format!("{path:?} is not a usable cgroup path"),
-        ));
-    }
-    Ok(parts.join("/"))
-}
-
 /// A task's cgroup.
 #[derive(Debug)]
 pub struct TaskCgroup {
@@ -141,7 +117,7 @@ pub struct TaskCgroup {
 }
 
 impl TaskCgroup {
-    /// The handle for `rel` (from [`check_path`]), whether or not it exists.
+    /// The handle for `rel` ([`CgroupPath::rel`]), whether or not it exists.
     pub fn open(rel: &str) -> TaskCgroup {
         TaskCgroup {
             rel: rel.to_string(),

@@ -12,16 +12,27 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use super::TaskCgroup;
 use crate::error::SysError;
 
-/// A non-blocking eventfd that becomes readable on every OOM of the
-/// cgroup (v1), or `None` where the host has no such notification (v2, or
-/// no memory controller).
-pub fn v1_eventfd(cg: &TaskCgroup) -> Result<Option<OwnedFd>, SysError> {
-    if cg.v2() {
-        return Ok(None);
-    }
+/// A non-blocking fd that becomes readable on every OOM of the cgroup: a
+/// v1 eventfd, or on v2 an inotify watch on `memory.events` (the kernel
+/// notifies the file when a count in it changes). `None` where the host
+/// has no memory controller.
+pub fn watch(cg: &TaskCgroup) -> Result<Option<OwnedFd>, SysError> {
     let Some(dir) = cg.memory_dir() else {
         return Ok(None);
     };
+    if cg.v2() {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        let events = dir.join("memory.events");
+        let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+            .map_err(|e| SysError::os("inotify_init", "oom", e))?;
+        ino.add_watch(&events, AddWatchFlags::IN_MODIFY)
+            .map_err(|e| SysError::os("inotify_add_watch", events.display(), e))?;
+        // The instance lives while any fd of it is open: keep a dup.
+        let fd = std::os::fd::AsFd::as_fd(&ino)
+            .try_clone_to_owned()
+            .map_err(|e| SysError::io("dup inotify fd", &events, e))?;
+        return Ok(Some(fd));
+    }
     let control = dir.join("memory.oom_control");
     let watched = std::fs::File::open(&control).map_err(|e| SysError::io("open", &control, e))?;
     let efd = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
@@ -36,8 +47,16 @@ pub fn v1_eventfd(cg: &TaskCgroup) -> Result<Option<OwnedFd>, SysError> {
     Ok(Some(OwnedFd::from(efd)))
 }
 
-/// Consumes the eventfd's counter; true when it had fired.
+/// Consumes what the fd from [`watch`] has to say (the eventfd's counter,
+/// or the queued inotify events); true when it had fired.
 pub fn drain(fd: &OwnedFd) -> bool {
-    let mut buf = [0u8; 8];
-    matches!(nix::unistd::read(fd.as_raw_fd(), &mut buf), Ok(8))
+    let mut buf = [0u8; 512];
+    let mut fired = false;
+    while let Ok(n) = nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+        if n == 0 {
+            break;
+        }
+        fired = true;
+    }
+    fired
 }

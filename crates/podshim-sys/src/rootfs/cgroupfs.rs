@@ -1,5 +1,9 @@
-//! A `cgroup` mount (what containerd's default spec puts at /sys/fs/cgroup)
-//! on a host with cgroup v1 hierarchies, as runc makes it: a tmpfs, and in
+//! A `cgroup` mount (what containerd's default spec puts at /sys/fs/cgroup),
+//! as runc makes it. On a pure cgroup v2 host: cgroup2 itself, mounted
+//! afresh in the container's cgroup namespace (so its root is the
+//! container's cgroup, with its own memory.max, cpu.max, pids.max), or
+//! without one the container's own directory bound. On a host with v1
+//! hierarchies: a tmpfs, and in
 //! it every v1 hierarchy of the host under its own name, each showing only
 //! the container's own cgroup (its memory.limit_in_bytes, cpu.cfs_quota_us,
 //! pids.max, as Java, Go and .NET runtimes read them), read-only when the
@@ -11,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, MsFlags};
+use nix::mount::{mount as sys_mount, MsFlags};
 
 use super::inroot::{fd_path, Kind, Root};
 use super::options::MountOptions;
@@ -67,25 +71,84 @@ fn own_path(cgroups: &str, controllers: &str) -> Option<String> {
 
 /// `own_ns`: the container has a cgroup namespace of its own (the spec
 /// lists one), so each hierarchy is mounted afresh.
-pub fn mount_v1(
+pub fn mount(root: &Root, dest: &Path, opts: &MountOptions, own_ns: bool) -> Result<(), SysError> {
+    let found = hierarchies()?;
+    if found.is_empty() {
+        return mount_v2(root, dest, opts, own_ns);
+    }
+    mount_v1(root, dest, opts, own_ns, found)
+}
+
+/// The v2 hierarchy's mount point on the host, if it has one.
+fn v2_point() -> Result<Option<PathBuf>, SysError> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| SysError::io("read", "/proc/self/mountinfo", e))?;
+    Ok(info.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        right
+            .starts_with("cgroup2 ")
+            .then(|| PathBuf::from(left.split(' ').nth(4).unwrap_or("")))
+    }))
+}
+
+fn mount_v2(root: &Root, dest: &Path, opts: &MountOptions, own_ns: bool) -> Result<(), SysError> {
+    let what = format!("cgroup2 on {}", dest.display());
+    let base = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);
+    let ro = opts.flags & MsFlags::MS_RDONLY;
+    let at = root.make(dest, Kind::Dir)?;
+    let real = root.inside(&at, dest)?;
+    let target = fd_path(&at);
+    if own_ns {
+        // Rooted by the kernel at the namespace's cgroup: the container's.
+        sys_mount(
+            Some("cgroup2"),
+            &target,
+            Some("cgroup2"),
+            base | ro,
+            None::<&str>,
+        )
+        .map_err(|e| SysError::os("mount", &what, e))?;
+        root.check_mounted(dest, &at, &real)?;
+        return Ok(());
+    }
+    let point =
+        v2_point()?.ok_or_else(|| SysError::os("mount", &what, nix::errno::Errno::ENOENT))?;
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| SysError::io("read", "/proc/self/cgroup", e))?;
+    let own = own_path(&cgroups, "").unwrap_or_else(|| "/".into());
+    let source = point.join(own.trim_start_matches('/'));
+    sys_mount(
+        Some(&source),
+        &target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| SysError::os("mount", &what, e))?;
+    let new = root.check_mounted(dest, &at, &real)?;
+    sys_mount(
+        None::<&str>,
+        &fd_path(&new),
+        None::<&str>,
+        base | ro | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
+        None::<&str>,
+    )
+    .map_err(|e| SysError::os("remount", &what, e))
+}
+
+fn mount_v1(
     root: &Root,
     dest: &Path,
     opts: &MountOptions,
     own_ns: bool,
+    found: Vec<Hierarchy>,
 ) -> Result<(), SysError> {
     let what = format!("cgroup on {}", dest.display());
     let base = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);
-    let found = hierarchies()?;
-    // No v1 hierarchy (a pure v2 host): an empty read-only directory until
-    // the v2 view is built, never the host's hierarchy.
-    let tmpfs_flags = if found.is_empty() {
-        base | MsFlags::MS_RDONLY
-    } else {
-        base
-    };
+    let tmpfs_flags = base;
     let at = root.make(dest, Kind::Dir)?;
     let real = root.inside(&at, dest)?;
-    mount(
+    sys_mount(
         Some("tmpfs"),
         &fd_path(&at),
         Some("tmpfs"),
@@ -105,7 +168,7 @@ pub fn mount_v1(
         let r = if fresh {
             // A named hierarchy is its name's, as runc mounts it.
             let source = h.controllers.strip_prefix("name=").unwrap_or("cgroup");
-            mount(
+            sys_mount(
                 Some(source),
                 &target,
                 Some("cgroup"),
@@ -117,7 +180,7 @@ pub fn mount_v1(
                 continue;
             };
             let source = h.point.join(path.trim_start_matches('/'));
-            mount(
+            sys_mount(
                 Some(&source),
                 &target,
                 None::<&str>,
@@ -134,7 +197,7 @@ pub fn mount_v1(
         })?;
         let new = root.check_mounted(&sub, &at, &real)?;
         if !fresh {
-            mount(
+            sys_mount(
                 None::<&str>,
                 &fd_path(&new),
                 None::<&str>,

@@ -33,7 +33,7 @@ pub fn mount_one(
     let what = format!("{} on {}", typ, dest.display());
 
     if typ == "cgroup" {
-        return super::cgroupfs::mount_v1(root, dest, &opts, own_cgroup_ns);
+        return super::cgroupfs::mount(root, dest, &opts, own_cgroup_ns);
     }
     let mounted = if is_bind {
         let src = m.source().clone().ok_or_else(|| {

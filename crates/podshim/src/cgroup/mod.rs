@@ -2,13 +2,15 @@
 //! watched for OOM kills, changed by Update, frozen by Pause, and removed
 //! at delete. Stats are read in [`metrics`].
 //!
-//! Where it lives: the spec's linux.cgroupsPath when given (cgroupfs form,
-//! as containerd and its CRI pass it); otherwise
+//! Where it lives: the spec's linux.cgroupsPath when given, in cgroupfs
+//! form (made by podshim) or systemd's `slice:prefix:name` (a scope unit
+//! systemd makes, [`systemd`]), as containerd's CRI passes them; otherwise
 //! `<parent>/<namespace>/<pod>/<task>`, the parent being
 //! `$PODSHIM_CGROUP_PARENT` or `podshim`, so a pod's tasks share one pod
 //! cgroup.
 
 pub mod metrics;
+pub mod systemd;
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -17,13 +19,15 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use oci_spec::runtime::{LinuxResources, Spec};
-use podshim_sys::cgroup::{self, oom, TaskCgroup};
+use podshim_sys::cgroup::{oom, CgroupPath, ScopeUnit, TaskCgroup};
 use podshim_types::Id;
 use tokio::io::unix::AsyncFd;
 
 use crate::error::{Result, ShimError};
 
-/// The cgroup path for a task, checked.
+/// The cgroup path for a task, checked, as the records keep it: the
+/// cgroupfs path relative to the hierarchies' roots, or the systemd form
+/// `slice:prefix:name` as the spec gave it.
 pub fn path_for(spec: &Spec, namespace: &Id, pod: &Id, task: &Id) -> Result<String> {
     let given = spec
         .linux()
@@ -38,7 +42,10 @@ pub fn path_for(spec: &Spec, namespace: &Id, pod: &Id, task: &Id) -> Result<Stri
             .unwrap_or_else(|| "podshim".into());
         format!("{parent}/{namespace}/{pod}/{task}")
     });
-    Ok(cgroup::check_path(&path)?)
+    Ok(match CgroupPath::parse(&path)? {
+        CgroupPath::Fs { rel } => rel,
+        CgroupPath::Systemd(_) => path,
+    })
 }
 
 /// Where the markers of cgroup directories podshim made live. The cgroup
@@ -47,9 +54,19 @@ pub fn path_for(spec: &Spec, namespace: &Id, pod: &Id, task: &Id) -> Result<Stri
 /// are too: whichever shim empties a parent podshim made removes it.
 pub const MARKERS: &str = "/run/podshim-cgroups";
 
+/// What Create asked for, kept until the task's first process is placed
+/// in a systemd scope (the scope needs a pid, the limits need the scope).
+struct Pending {
+    resources: LinuxResources,
+    devices: Vec<(char, i64, i64)>,
+}
+
 /// A task's cgroup and what the shim knows about it.
 pub struct TaskResources {
     pub cg: TaskCgroup,
+    /// The transient unit systemd keeps the cgroup in (systemd driver).
+    scope: Option<ScopeUnit>,
+    pending: Mutex<Option<Pending>>,
     markers: PathBuf,
     /// OOM kills already published.
     oom_told: AtomicU64,
@@ -58,55 +75,108 @@ pub struct TaskResources {
     oom_watch: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
+fn spec_devices(spec: &Spec) -> Vec<(char, i64, i64)> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.devices().clone())
+        .unwrap_or_default()
+        .iter()
+        .map(|d| {
+            let t = if d.typ() == oci_spec::runtime::LinuxDeviceType::B {
+                'b'
+            } else {
+                'c'
+            };
+            (t, d.major(), d.minor())
+        })
+        .collect()
+}
+
 impl TaskResources {
-    /// Makes the cgroup and applies the spec's linux.resources. On failure
-    /// nothing of it remains.
-    pub fn create(rel: &str, markers: PathBuf, spec: &Spec) -> Result<TaskResources> {
-        let cg = TaskCgroup::create(rel, &markers)?;
-        let linux = spec.linux().as_ref();
-        let devices: Vec<(char, i64, i64)> = linux
-            .and_then(|l| l.devices().clone())
-            .unwrap_or_default()
-            .iter()
-            .map(|d| {
-                let t = if d.typ() == oci_spec::runtime::LinuxDeviceType::B {
-                    'b'
-                } else {
-                    'c'
-                };
-                (t, d.major(), d.minor())
-            })
-            .collect();
-        let applied = match linux.and_then(|l| l.resources().as_ref()) {
-            Some(r) => podshim_sys::cgroup::resources::apply(&cg, r, Some(&devices)),
-            None => podshim_sys::cgroup::resources::apply(
-                &cg,
-                &LinuxResources::default(),
-                Some(&devices),
-            ),
-        };
-        let res = TaskResources {
+    fn new(cg: TaskCgroup, scope: Option<ScopeUnit>, markers: PathBuf) -> TaskResources {
+        TaskResources {
             cg,
+            scope,
+            pending: Mutex::new(None),
             markers,
             oom_told: AtomicU64::new(0),
             last_oom: Mutex::new(None),
             oom_watch: Mutex::new(None),
-        };
+        }
+    }
+
+    /// Makes the cgroup and applies the spec's linux.resources; on failure
+    /// nothing of it remains. For a systemd path nothing is made yet: the
+    /// scope comes with the task's first process ([`place`](Self::place)).
+    pub fn create(path: &str, markers: PathBuf, spec: &Spec) -> Result<TaskResources> {
+        let resources = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().clone())
+            .unwrap_or_default();
+        let devices = spec_devices(spec);
+        if let CgroupPath::Systemd(scope) = CgroupPath::parse(path)? {
+            let cg = TaskCgroup::open(&scope.rel);
+            if !systemd::booted() || !cg.v2() {
+                return Err(ShimError::InvalidArgument(format!(
+                    "spec: linux.cgroupsPath: {path:?} is a systemd path, and podshim's \
+                     systemd driver needs systemd as init and cgroup v2 only; this host \
+                     has {}",
+                    if systemd::booted() {
+                        "cgroup v1 controllers"
+                    } else {
+                        "no systemd"
+                    }
+                )));
+            }
+            let res = TaskResources::new(cg, Some(scope), markers);
+            *res.pending.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(Pending { resources, devices });
+            return Ok(res);
+        }
+        let cg = TaskCgroup::create(path, &markers)?;
+        let applied = podshim_sys::cgroup::resources::apply(&cg, &resources, Some(&devices));
+        let res = TaskResources::new(cg, None, markers);
         if let Err(e) = applied {
-            let _ = res.remove();
+            let _ = res.cg.remove(&res.markers);
             return Err(ShimError::InvalidArgument(e.to_string()));
         }
         Ok(res)
     }
 
-    /// A task's existing cgroup, as a restarted shim finds it.
-    pub fn open(rel: &str, markers: PathBuf) -> TaskResources {
-        TaskResources {
-            cg: TaskCgroup::open(rel),
-            markers,
-            oom_told: AtomicU64::new(0),
-            last_oom: Mutex::new(None),
-            oom_watch: Mutex::new(None),
+    /// Puts the task's first process (`pid`, not yet in any container
+    /// namespace) in its systemd scope, then applies the limits there. A
+    /// cgroupfs task's process joins by itself: nothing to do.
+    pub async fn place(&self, pid: i32, id: &str) -> Result<()> {
+        let Some(scope) = &self.scope else {
+            return Ok(());
+        };
+        let Some(p) = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        else {
+            return Ok(());
+        };
+        systemd::start(scope, pid as u32, id, Some(&p.resources)).await?;
+        if let Err(e) =
+            podshim_sys::cgroup::resources::apply(&self.cg, &p.resources, Some(&p.devices))
+        {
+            let _ = systemd::stop(scope).await;
+            return Err(ShimError::InvalidArgument(e.to_string()));
+        }
+        Ok(())
+    }
+
+    /// A task's existing cgroup, as a restarted shim finds it (`path` as
+    /// the record keeps it).
+    pub fn open(path: &str, markers: PathBuf) -> TaskResources {
+        match CgroupPath::parse(path) {
+            Ok(CgroupPath::Systemd(scope)) => {
+                TaskResources::new(TaskCgroup::open(&scope.rel), Some(scope), markers)
+            }
+            _ => TaskResources::new(TaskCgroup::open(path), None, markers),
         }
     }
 
@@ -117,7 +187,10 @@ impl TaskResources {
 
     /// Update: new limits for a running task. Device rules are left as they
     /// are unless the request names some.
-    pub fn update(&self, r: &LinuxResources) -> Result<()> {
+    pub async fn update(&self, r: &LinuxResources) -> Result<()> {
+        if let Some(scope) = &self.scope {
+            systemd::update(scope, r).await?;
+        }
         let devices: Option<&[(char, i64, i64)]> = r
             .devices()
             .as_ref()
@@ -154,9 +227,10 @@ impl TaskResources {
             .is_some_and(|t| t.elapsed() < within)
     }
 
-    /// The v1 OOM eventfd, when the host has one.
-    pub fn oom_eventfd(&self) -> Result<Option<AsyncFd<OwnedFd>>> {
-        match oom::v1_eventfd(&self.cg)? {
+    /// What becomes readable on an OOM of the cgroup, when the host has a
+    /// memory controller.
+    pub fn oom_watch_fd(&self) -> Result<Option<AsyncFd<OwnedFd>>> {
+        match oom::watch(&self.cg)? {
             // An OwnedFd moved in cannot be closed while registered; see
             // child::Child::wait for why the deprecated constructor is used.
             #[allow(deprecated)]
@@ -171,8 +245,9 @@ impl TaskResources {
         *self.oom_watch.lock().unwrap_or_else(|p| p.into_inner()) = Some(h);
     }
 
-    /// Removes the cgroup (and parents podshim made that are now empty).
-    pub fn remove(&self) -> Result<()> {
+    /// Removes the cgroup (and parents podshim made that are now empty);
+    /// a systemd scope is stopped, and systemd removes its directory.
+    pub async fn remove(&self) -> Result<()> {
         if let Some(h) = self
             .oom_watch
             .lock()
@@ -181,6 +256,19 @@ impl TaskResources {
         {
             h.abort();
         }
-        Ok(self.cg.remove(&self.markers)?)
+        match &self.scope {
+            Some(scope)
+                if self
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_none() =>
+            {
+                systemd::stop(scope).await
+            }
+            // Never started: nothing was made.
+            Some(_) => Ok(()),
+            None => Ok(self.cg.remove(&self.markers)?),
+        }
     }
 }

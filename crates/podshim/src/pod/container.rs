@@ -90,7 +90,7 @@ impl Pod {
             Ok(pid1) => pid1,
             Err(e) => {
                 if let Some(r) = &task.resources {
-                    if let Err(e) = r.remove() {
+                    if let Err(e) = r.remove().await {
                         tracing::error!("remove cgroup: {e}");
                     }
                 }
@@ -156,6 +156,10 @@ impl Pod {
         let mut first = Some(first);
         let mut pid1: Option<Child> = None;
         let handshake = async {
+            if let (Some(r), Some(f)) = (&task.resources, &first) {
+                // A systemd scope is made around the first process.
+                r.place(f.pid(), task.id.as_str()).await?;
+            }
             let mut hs = InitHandshake::begin(chan, &cfg).await?;
             loop {
                 match hs.next().await? {

@@ -246,7 +246,7 @@ impl Pod {
         let Some(res) = res else {
             return;
         };
-        let afd = match res.oom_eventfd() {
+        let afd = match res.oom_watch_fd() {
             Ok(Some(afd)) => afd,
             Ok(None) => return,
             Err(e) => {

@@ -143,6 +143,7 @@ impl Pod {
         self.unpin_namespaces();
         if let Some(r) = &sandbox.resources {
             r.remove()
+                .await
                 .map_err(|e| e.context(&format!("delete {}", self.id)))?;
         }
         crate::fault::point("delete");
@@ -157,7 +158,9 @@ impl Pod {
         let id = task.id.as_str();
         let _g = stopped(&task.init).await?;
         if let Some(r) = &task.resources {
-            r.remove().map_err(|e| e.context(&format!("delete {id}")))?;
+            r.remove()
+                .await
+                .map_err(|e| e.context(&format!("delete {id}")))?;
         }
         crate::fault::point("delete");
         let parked = std::mem::take(&mut *task.parked());
@@ -253,6 +256,7 @@ impl Pod {
             })?;
         task.cgroup()?
             .update(&r)
+            .await
             .map_err(|e| e.context(&format!("update {id}")))
     }
 }

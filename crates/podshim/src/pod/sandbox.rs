@@ -74,7 +74,7 @@ impl Pod {
             Ok(started) => started,
             Err(e) => {
                 if let Some(r) = &sandbox.resources {
-                    if let Err(e) = r.remove() {
+                    if let Err(e) = r.remove().await {
                         tracing::error!("remove cgroup: {e}");
                     }
                 }
@@ -162,6 +162,10 @@ impl Pod {
             sysctl,
         };
         let outcome = async {
+            if let Some(r) = &sandbox.resources {
+                // A systemd scope is made around the pause.
+                r.place(pause.pid(), self.id.as_str()).await?;
+            }
             let mut hs = PauseHandshake::begin(chan, &cfg).await?;
             loop {
                 match hs.next().await? {

@@ -14,7 +14,7 @@ STATIC_FLAGS := -C target-feature=+crt-static -C relocation-model=static
 TEST_ROOTFS  := build/test-rootfs
 TEST_IMAGE   := build/test-image.tar
 
-.PHONY: all build build-debug deps podprobe rootfs unit test containerd-versions e2e bench bench-quick lint fuzz install uninstall clean
+.PHONY: all build build-debug deps podprobe rootfs unit test test-node containerd-versions e2e bench bench-quick lint fuzz install uninstall clean
 
 all: build
 
@@ -57,6 +57,17 @@ test: deps build-debug rootfs containerd-versions
 
 containerd-versions:
 	bash hack/containerd-versions.sh $(CONTAINERD_SUITES)
+
+# The node tests (hack/node/): the integration tests that matter on a
+# Kubernetes node, in a Debian 12 and a Debian 13 VM (systemd as init,
+# cgroup v2 only, the distribution's containerd and runc), booted under
+# software emulation with the repository shared by 9p. The images are
+# built with mmdebstrap and cached under build/node/.
+NODE_FLAVOURS := bookworm trixie
+NODE_DEPS := mmdebstrap qemu-system-x86 qemu-utils e2fsprogs
+test-node: deps build rootfs
+	bash hack/deps.sh $(NODE_DEPS)
+	bash hack/node/run.sh $(NODE_FLAVOURS)
 
 # Runs every sample pod in bundles/ with the release binaries and checks it.
 e2e: deps build rootfs

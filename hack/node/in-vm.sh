@@ -11,7 +11,7 @@ echo "== node: $(uname -r), $(systemctl --version | head -1), $(containerd --ver
 echo "== cgroup: $(stat -fc %T /sys/fs/cgroup), controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 grep cgroup /proc/self/mountinfo
 cat /proc/self/cgroup
-export PODSHIM_BIN_DIR="$repo/target/x86_64-unknown-linux-gnu/release"
+export PODSHIM_BIN_DIR="$repo/build/node/bin/release"
 export PODSHIM_TEST_IMAGE="$repo/build/test-image.tar"
 # The containers' rootfs on the node's own disk, not the 9p share.
 mkdir -p /var/lib/podshim-node
@@ -27,7 +27,7 @@ while read -r name bin; do
   echo "== test $name"
   # One test at a time, each checked for what it did to the node.
   for t in $("$repo/$bin" --list 2>/dev/null | sed -n 's/: test$//p'); do
-    if "$repo/$bin" --exact "$t" --test-threads=1 2>&1; then
+    if "$repo/$bin" --exact "$t" --include-ignored --show-output --test-threads=1 2>&1; then
       passed=$((passed + 1))
     else
       failed="$failed $name::$t"

@@ -15,9 +15,16 @@ read -r -a tests <<<"${PODSHIM_NODE_TESTS:-devices resources pod oci_diff contai
 mkdir -p "$here/build/node"
 args=()
 for t in "${tests[@]}"; do args+=(--test "$t"); done
+# The binaries the VM runs are copied first: the build may go on meanwhile.
+bin=$here/build/node/bin
+rm -rf "$bin" && mkdir -p "$bin/release"
+cp "$here"/target/x86_64-unknown-linux-gnu/release/{podshim,podctl,podprobe} "$bin/release/"
 (cd "$here" && cargo test -q -p podshim-tests --no-run --message-format=json "${args[@]}") |
   sed -n 's/.*"target":{[^}]*"name":"\([a-z_]*\)".*"executable":"\([^"]*\)".*/\1 \2/p' |
-  sed "s# $here/# #" > "$here/build/node/tests.list"
+  while read -r name exe; do
+    cp "$exe" "$bin/$name"
+    echo "$name build/node/bin/$name"
+  done > "$here/build/node/tests.list"
 [ "$(wc -l < "$here/build/node/tests.list")" -eq ${#tests[@]} ] || {
   echo "test-node: expected ${#tests[@]} test binaries, got:" >&2
   cat "$here/build/node/tests.list" >&2

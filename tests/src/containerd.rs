@@ -91,7 +91,9 @@ impl Containerd {
                  [{cri}.cni]\n  bin_dir = \"/usr/lib/cni\"\n  conf_dir = \"{cni}\"\n\
                  [{cri}.containerd]\n  default_runtime_name = \"podshim\"\n\
                  [{cri}.containerd.runtimes.podshim]\n  runtime_type = \"{RUNTIME}\"\n\
-                 [{cri}.containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n",
+                 [{cri}.containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n\
+                 [{cri}.containerd.runtimes.runc-systemd]\n  runtime_type = \"io.containerd.runc.v2\"\n\
+                 [{cri}.containerd.runtimes.runc-systemd.options]\n  SystemdCgroup = true\n",
                 cni = cni.display(),
                 // CRI pods' network namespaces under the test's own directory
                 // (not the machine's /run/netns), where the leak check sees

@@ -708,3 +708,18 @@ pub fn env_words(env: &TestEnv) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// The proportional set size (kB) of the shim serving task `id`: the
+/// process whose command line is a shim's (`needle` in it) with `-id id`.
+/// For the numbers a closing note reports; nothing asserts on them.
+pub fn shim_pss_kib(needle: &str, id: &str) -> Option<u64> {
+    let pid = all_pids().into_iter().find(|p| {
+        let c = cmdline(*p);
+        c.contains(needle) && c.contains(&format!("-id {id}"))
+    })?;
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}

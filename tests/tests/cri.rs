@@ -385,6 +385,10 @@ async fn cri_pods_in_every_pid_namespace_mode() {
         })
         .await
         .unwrap_or_else(|e| panic!("UpdateContainerResources ({tag}): {e}"));
+        eprintln!(
+            "{tag}: shim PSS {:?} kB (cgroupfs)",
+            shim_pss_kib("containerd-shim-podshim-v1", &sandbox)
+        );
         let pid = task_pid(&ctd, &ids[0]);
         let mine = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
         let cg = format!("{pod_cgroup}/{}", ids[0]);
@@ -1077,6 +1081,250 @@ async fn podctl_reads_the_pods_containerd_runs() {
         );
     }
     tear_down(&mut c, sandbox, vec![id]).await;
+    drop(c);
+    ctd.stop();
+    env.finish();
+}
+
+/// `systemctl show UNIT -p PROP --value`.
+fn unit_property(unit: &str, prop: &str) -> String {
+    let out = std::process::Command::new("systemctl")
+        .args(["show", unit, "-p", prop, "--value"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Units whose name holds `needle`, in any state systemd still lists.
+fn units_named(needle: &str) -> Vec<String> {
+    let out = std::process::Command::new("systemctl")
+        .args(["list-units", "--all", "--plain", "--no-legend"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+        .collect()
+}
+
+/// A systemd node's CRI pod, as kubelet with `cgroupDriver: systemd` asks
+/// for it (a kubepods-style nested slice as the cgroup parent, so
+/// containerd passes `slice:cri-containerd:id`), under podshim and under
+/// runc with SystemdCgroup, side by side: each container in its own scope
+/// unit with its limits as unit properties and cgroup files, read back
+/// inside at /sys/fs/cgroup; Update; ContainerStats; a block device node
+/// refused; an OOM kill reported as OOMKilled; and every scope gone after.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs systemd as init and cgroup v2 only: make test-node runs it"]
+async fn cri_the_systemd_cgroup_driver_as_under_runc() {
+    assert!(
+        std::path::Path::new("/run/systemd/system").is_dir() && cgroup_v2_only(),
+        "this test needs a systemd node with cgroup v2 only (make test-node)"
+    );
+    let (env, ctd, mut c, logs, _bridge_gone) = cri_world("crisd", "psd", 236).await;
+    let top = format!("podshimtest{}", std::process::id());
+    let mut seen = Vec::new();
+    for handler in ["podshim", "runc-systemd"] {
+        let short = if handler == "podshim" { "a" } else { "b" };
+        let slice = format!("{top}-besteffort-pod{short}.slice");
+        let sconfig = sandbox_config(
+            &format!("sd-{short}"),
+            NamespaceMode::Container,
+            &logs.to_string_lossy(),
+            &slice,
+        );
+        let sandbox = run_sandbox(&mut c, &sconfig, handler, &ctd).await;
+        let mut config = container_config("app", NamespaceMode::Container, "sleep 1000");
+        config.linux.as_mut().unwrap().resources = Some(LinuxContainerResources {
+            memory_limit_in_bytes: 64 << 20,
+            cpu_period: 100_000,
+            cpu_quota: 50_000,
+            ..Default::default()
+        });
+        let id = c
+            .create_container(CreateContainerRequest {
+                pod_sandbox_id: sandbox.clone(),
+                config: Some(config),
+                sandbox_config: Some(sconfig.clone()),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{handler}: CreateContainer: {e}\n{}", ctd.log()))
+            .into_inner()
+            .container_id;
+        c.start_container(StartContainerRequest {
+            container_id: id.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{handler}: StartContainer: {e}\n{}", ctd.log()));
+        let unit = format!("cri-containerd-{id}.scope");
+        let dir = format!(
+            "/{top}.slice/{top}-besteffort.slice/{slice}/{unit}",
+            slice = slice
+        );
+        assert_eq!(
+            unit_property(&unit, "ActiveState"),
+            "active",
+            "{handler}: {unit}"
+        );
+        assert_eq!(unit_property(&unit, "Slice"), slice, "{handler}");
+        let pid = task_pid(&ctd, &id);
+        let mine = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        assert_eq!(mine.trim(), format!("0::{dir}"), "{handler}");
+        let file = |f: &str| {
+            std::fs::read_to_string(format!("/sys/fs/cgroup{dir}/{f}"))
+                .unwrap_or_else(|e| panic!("{handler}: {dir}/{f}: {e}"))
+                .trim()
+                .to_string()
+        };
+        let r = exec_sync(
+            &mut c,
+            &id,
+            &[
+                "sh",
+                "-c",
+                "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max",
+            ],
+            10,
+        )
+        .await
+        .unwrap();
+        let inside = String::from_utf8_lossy(&r.stdout)
+            .trim()
+            .replace('\n', " | ");
+        let mut outcome = vec![
+            format!("memory.max {}", file("memory.max")),
+            format!("cpu.max {}", file("cpu.max")),
+            format!("MemoryMax {}", unit_property(&unit, "MemoryMax")),
+            format!("inside {inside}"),
+        ];
+        c.update_container_resources(UpdateContainerResourcesRequest {
+            container_id: id.clone(),
+            linux: Some(LinuxContainerResources {
+                memory_limit_in_bytes: 96 << 20,
+                cpu_period: 100_000,
+                cpu_quota: 50_000,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{handler}: UpdateContainerResources: {e}"));
+        outcome.push(format!("updated memory.max {}", file("memory.max")));
+        outcome.push(format!(
+            "updated MemoryMax {}",
+            unit_property(&unit, "MemoryMax")
+        ));
+        let stats = c
+            .container_stats(ContainerStatsRequest {
+                container_id: id.clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{handler}: ContainerStats: {e}"))
+            .into_inner()
+            .stats
+            .unwrap();
+        let mem = stats
+            .memory
+            .and_then(|m| m.working_set_bytes)
+            .map(|v| v.value)
+            .unwrap_or(0);
+        outcome.push(format!("stats memory > 0: {}", mem > 0));
+        let shim = if handler == "podshim" {
+            "containerd-shim-podshim-v1"
+        } else {
+            "containerd-shim-runc-v2"
+        };
+        eprintln!(
+            "{handler}: shim PSS {:?} kB (systemd driver)",
+            shim_pss_kib(shim, &sandbox)
+        );
+        // An attacker with CAP_MKNOD makes a node of a host disk and opens
+        // it; /dev/null still works.
+        let r = exec_sync(
+            &mut c,
+            &id,
+            &[
+                "sh",
+                "-c",
+                "mknod /dev/d b 7 0; head -c1 /dev/d; echo x > /dev/null && echo null-ok",
+            ],
+            10,
+        )
+        .await
+        .unwrap();
+        outcome.push(format!(
+            "disk: {} | {}",
+            String::from_utf8_lossy(&r.stdout).trim(),
+            String::from_utf8_lossy(&r.stderr)
+                .trim()
+                .replace("head: /dev/d: ", "")
+        ));
+        // A container over its limit is OOM-killed and says so.
+        let mut hog = container_config("hog", NamespaceMode::Container, "podprobe alloc 64 --hold");
+        hog.linux.as_mut().unwrap().resources = Some(LinuxContainerResources {
+            memory_limit_in_bytes: 16 << 20,
+            ..Default::default()
+        });
+        hog.log_path = "hog.log".into();
+        let hog_id = c
+            .create_container(CreateContainerRequest {
+                pod_sandbox_id: sandbox.clone(),
+                config: Some(hog),
+                sandbox_config: Some(sconfig),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{handler}: CreateContainer hog: {e}"))
+            .into_inner()
+            .container_id;
+        c.start_container(StartContainerRequest {
+            container_id: hog_id.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{handler}: StartContainer hog: {e}"));
+        let mut reason = String::new();
+        for _ in 0..200 {
+            let st = c
+                .container_status(ContainerStatusRequest {
+                    container_id: hog_id.clone(),
+                    verbose: false,
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .status
+                .unwrap();
+            if st.state == ContainerState::ContainerExited as i32 {
+                reason = st.reason;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        outcome.push(format!("hog: {reason}"));
+        tear_down(&mut c, sandbox, vec![id.clone(), hog_id.clone()]).await;
+        for gone in [&id, &hog_id] {
+            assert_eq!(
+                units_named(gone),
+                Vec::<String>::new(),
+                "{handler}: a scope is left"
+            );
+        }
+        seen.push((handler, outcome));
+    }
+    eprintln!("{seen:#?}");
+    let podshim = &seen[0].1;
+    assert_eq!(podshim[0], format!("memory.max {}", 64u64 << 20));
+    assert_eq!(podshim[1], "cpu.max 50000 100000");
+    assert_eq!(podshim[3], format!("inside {} | 50000 100000", 64u64 << 20));
+    assert_eq!(podshim[4], format!("updated memory.max {}", 96u64 << 20));
+    assert!(podshim[7].contains("Operation not permitted") && podshim[7].contains("null-ok"));
+    assert_eq!(podshim[8], "hog: OOMKilled");
+    assert_eq!(seen[0].1, seen[1].1, "podshim and runc differ");
+    // The pod slices are kubelet's to remove; here the test's.
+    let _ = std::process::Command::new("systemctl")
+        .args(["stop", &format!("{top}.slice")])
+        .status();
+    assert_eq!(units_named(&top), Vec::<String>::new(), "slices left");
     drop(c);
     ctd.stop();
     env.finish();

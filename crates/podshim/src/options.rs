@@ -3,7 +3,9 @@
 //! table of containerd's config writes them). Each field is honoured or
 //! refused by name: ShimCgroup moves the shim into that cgroup, IoUid and
 //! IoGid own the pipes the shim makes for a process's stdio; SystemdCgroup
-//! and NoPivotRoot are refused (not supported); the runc binary's own
+//! is accepted where the driver works (systemd as init, cgroup v2 only:
+//! the cgroupsPath's form picks the driver) and refused elsewhere;
+//! NoPivotRoot is refused (not supported); the runc binary's own
 //! settings (BinaryName, Root, CRIU paths, the task API address) mean
 //! nothing to podshim and are ignored with a log line. The other option
 //! types containerd knows (the v1 runtime's CreateOptions, CRI's
@@ -53,10 +55,14 @@ pub fn parse(options: Option<&Any>) -> Result<RuntimeOptions> {
             "runtime option {field}: {why}"
         )))
     };
-    if o.systemd_cgroup {
+    // The driver follows the path's form (slice:prefix:name is systemd's,
+    // as containerd's CRI writes it for a .slice parent); the option only
+    // says the host must have the driver.
+    if o.systemd_cgroup && !crate::cgroup::systemd::available() {
         return refuse(
             "SystemdCgroup",
-            "the systemd cgroup driver is not supported yet; use cgroupfs paths",
+            "the systemd cgroup driver needs systemd as init and cgroup v2 only, \
+             and this host has not",
         );
     }
     if o.no_pivot_root {
@@ -111,24 +117,23 @@ mod tests {
         assert_eq!(r.io_owner, Some((1000, 1001)));
         assert_eq!(r.shim_cgroup.as_deref(), Some("/pods/shim"));
         assert_eq!(r.ignored, ["BinaryName"]);
-        for (o, field) in [
-            (
-                Options {
-                    systemd_cgroup: true,
-                    ..Default::default()
-                },
-                "SystemdCgroup",
-            ),
-            (
-                Options {
-                    no_pivot_root: true,
-                    ..Default::default()
-                },
-                "NoPivotRoot",
-            ),
-        ] {
-            let e = parse(Some(&any(&o))).unwrap_err().to_string();
-            assert!(e.contains(field), "{e}");
+        let no_pivot = Options {
+            no_pivot_root: true,
+            ..Default::default()
+        };
+        let e = parse(Some(&any(&no_pivot))).unwrap_err().to_string();
+        assert!(e.contains("NoPivotRoot"), "{e}");
+        // SystemdCgroup: taken where the driver works, refused elsewhere.
+        let systemd = Options {
+            systemd_cgroup: true,
+            ..Default::default()
+        };
+        match parse(Some(&any(&systemd))) {
+            Ok(_) => assert!(crate::cgroup::systemd::available()),
+            Err(e) => {
+                assert!(!crate::cgroup::systemd::available());
+                assert!(e.to_string().contains("SystemdCgroup"), "{e}");
+            }
         }
         let cri = Any {
             type_url: "runtimeoptions.v1.Options".into(),

@@ -38,15 +38,17 @@ pub fn create_default_devices(root: &Root, has_devpts: bool) -> Result<(), SysEr
         }
         make_node(root, &dev, &path, SFlag::S_IFCHR, (major, minor), 0o666)?;
     }
-    let links: [(&str, &str); 5] = [
+    let links: [(&str, &str); 6] = [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
         ("ptmx", "pts/ptmx"),
+        // As runc: where the kernel has /proc/kcore.
+        ("core", "/proc/kcore"),
     ];
     for (name, target) in links {
-        if name == "ptmx" && !has_devpts {
+        if (name == "ptmx" && !has_devpts) || (name == "core" && !Path::new(target).exists()) {
             continue;
         }
         match nix::unistd::symlinkat(target, Some(dev.as_raw_fd()), name) {

@@ -117,7 +117,7 @@ impl TaskResources {
         let devices = spec_devices(spec);
         if let CgroupPath::Systemd(scope) = CgroupPath::parse(path)? {
             let cg = TaskCgroup::open(&scope.rel);
-            if !systemd::booted() || !cg.v2() {
+            if !systemd::available() {
                 return Err(ShimError::InvalidArgument(format!(
                     "spec: linux.cgroupsPath: {path:?} is a systemd path, and podshim's \
                      systemd driver needs systemd as init and cgroup v2 only; this host \

@@ -54,6 +54,11 @@ pub fn booted() -> bool {
     std::path::Path::new("/run/systemd/system").is_dir()
 }
 
+/// Whether the driver works here: systemd as init and cgroup v2 only.
+pub fn available() -> bool {
+    booted() && cgroups_rs::hierarchies::is_cgroup2_unified_mode()
+}
+
 fn dbus_error(unit: &str, what: &str, e: zbus::Error) -> ShimError {
     let text = format!("systemd: {what} {unit}: {e}");
     match &e {

@@ -710,7 +710,8 @@ pub fn env_words(env: &TestEnv) -> String {
 }
 
 /// The proportional set size (kB) of the shim serving task `id`: the
-/// process whose command line is a shim's (`needle` in it) with `-id id`.
+/// process whose command line is a shim's (`needle` in it: podshim's
+/// daemon runs as `podshim ... serve`) with `-id id`.
 /// For the numbers a closing note reports; nothing asserts on them.
 pub fn shim_pss_kib(needle: &str, id: &str) -> Option<u64> {
     let pid = all_pids().into_iter().find(|p| {

@@ -387,7 +387,7 @@ async fn cri_pods_in_every_pid_namespace_mode() {
         .unwrap_or_else(|e| panic!("UpdateContainerResources ({tag}): {e}"));
         eprintln!(
             "{tag}: shim PSS {:?} kB (cgroupfs)",
-            shim_pss_kib("containerd-shim-podshim-v1", &sandbox)
+            shim_pss_kib("podshim", &sandbox)
         );
         let pid = task_pid(&ctd, &ids[0]);
         let mine = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
@@ -1231,7 +1231,7 @@ async fn cri_the_systemd_cgroup_driver_as_under_runc() {
             .unwrap_or(0);
         outcome.push(format!("stats memory > 0: {}", mem > 0));
         let shim = if handler == "podshim" {
-            "containerd-shim-podshim-v1"
+            "podshim"
         } else {
             "containerd-shim-runc-v2"
         };

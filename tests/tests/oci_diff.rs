@@ -67,8 +67,56 @@ fn expected(name: &str) -> Vec<(&'static str, &'static str)> {
 }
 
 /// What may differ, and why.
+/// runc's version, as `runc --version` prints it ("runc version 1.1.5+ds1").
+fn runc_version() -> (u32, u32, u32) {
+    let out = Command::new("runc").arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let v = text
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(2))
+        .unwrap_or("0.0.0");
+    let mut n = v
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse().unwrap_or(0));
+    (
+        n.next().unwrap_or(0),
+        n.next().unwrap_or(0),
+        n.next().unwrap_or(0),
+    )
+}
+
 fn allowed(view: &mut Value, name: &str) {
     let o = view.as_object_mut().unwrap();
+    // podshim follows runc 1.1.15 (Debian 13) where Debian 12's runc 1.1.5
+    // differs: 1.1.5 leaks its Go runtime's raised open-files soft limit
+    // into the container, and makes the rootfs's parent mount private only
+    // when it is shared (a slave parent leaves the container's / a slave).
+    if runc_version() < (1, 1, 15) {
+        let own_limit = name == "rlimits";
+        if let Some(l) = o
+            .get_mut("rlimits")
+            .and_then(|l| l.as_array_mut())
+            .filter(|_| !own_limit)
+        {
+            for r in l.iter_mut() {
+                let t = r.as_str().unwrap_or("").to_string();
+                if let Some(rest) = t.strip_prefix("Max open files ") {
+                    let hard_and_unit = rest.split_once(' ').map(|(_, h)| h).unwrap_or("");
+                    *r = json!(format!("Max open files (soft) {hard_and_unit}"));
+                }
+            }
+        }
+        if let Some(m) = o.get_mut("mounts").and_then(|m| m.as_array_mut()) {
+            for l in m.iter_mut() {
+                let t = l.as_str().unwrap_or("").to_string();
+                if t.starts_with("/ root=") {
+                    let (head, _) = t.rsplit_once(' ').unwrap_or((&t, ""));
+                    *l = json!(format!("{head} (propagation)"));
+                }
+            }
+        }
+    }
     // The cgroup paths are each runtime's own naming (runc: cgroupsPath as
     // given; podshim: its pod tree). With a cgroup namespace both see "/".
     if name != "cgroup-namespace" {
@@ -122,6 +170,17 @@ fn allowed(view: &mut Value, name: &str) {
         while m.iter().filter(|l| at_cgroup(l)).count() > 1 {
             let first = m.iter().position(at_cgroup).unwrap();
             m.remove(first);
+        }
+        // Without a cgroup namespace runc's top one is cgroup2 mounted
+        // afresh, which shows the host's whole tree; podshim binds the
+        // container's own directory instead (as its v1 view never shows
+        // the host's hierarchy). Type and options must agree.
+        if name == "cgroup-mount" {
+            for l in m.iter_mut().filter(|l| at_cgroup(l)) {
+                let f: Vec<&str> = l.as_str().unwrap_or("").split(' ').collect();
+                let opts = f.iter().find(|w| w.starts_with("opts=")).unwrap_or(&"");
+                *l = json!(format!("{} {} {} {opts}", f[0], f[1], f[2]));
+            }
         }
     }
     if let Some(fds) = o.get_mut("fds").and_then(|f| f.as_object_mut()) {

@@ -52,15 +52,6 @@ fn prepare_and_exec(
         .map(|e| cstring("process.env", e))
         .collect::<Result<_, _>>()?;
 
-    // Without a limit in the spec, open files may go up to the hard limit,
-    // as under runc (whose Go runtime raises its soft limit, and the
-    // container inherits it).
-    if let Ok((soft, hard)) = nix::sys::resource::getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < hard {
-            setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
-                .map_err(|e| SysError::os("setrlimit", "RLIMIT_NOFILE", e))?;
-        }
-    }
     for rl in p.rlimits().iter().flatten() {
         let res = rlimit_resource(rl.typ());
         setrlimit(res, rl.soft(), rl.hard())

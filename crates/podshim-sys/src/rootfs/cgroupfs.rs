@@ -71,10 +71,17 @@ fn own_path(cgroups: &str, controllers: &str) -> Option<String> {
 
 /// `own_ns`: the container has a cgroup namespace of its own (the spec
 /// lists one), so each hierarchy is mounted afresh.
-pub fn mount(root: &Root, dest: &Path, opts: &MountOptions, own_ns: bool) -> Result<(), SysError> {
+/// `source`: the spec mount's source, the name a fresh v2 mount gets.
+pub fn mount(
+    root: &Root,
+    dest: &Path,
+    source: &str,
+    opts: &MountOptions,
+    own_ns: bool,
+) -> Result<(), SysError> {
     let found = hierarchies()?;
     if found.is_empty() {
-        return mount_v2(root, dest, opts, own_ns);
+        return mount_v2(root, dest, source, opts, own_ns);
     }
     mount_v1(root, dest, opts, own_ns, found)
 }
@@ -91,7 +98,13 @@ fn v2_point() -> Result<Option<PathBuf>, SysError> {
     }))
 }
 
-fn mount_v2(root: &Root, dest: &Path, opts: &MountOptions, own_ns: bool) -> Result<(), SysError> {
+fn mount_v2(
+    root: &Root,
+    dest: &Path,
+    source: &str,
+    opts: &MountOptions,
+    own_ns: bool,
+) -> Result<(), SysError> {
     let what = format!("cgroup2 on {}", dest.display());
     let base = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);
     let ro = opts.flags & MsFlags::MS_RDONLY;
@@ -101,7 +114,7 @@ fn mount_v2(root: &Root, dest: &Path, opts: &MountOptions, own_ns: bool) -> Resu
     if own_ns {
         // Rooted by the kernel at the namespace's cgroup: the container's.
         sys_mount(
-            Some("cgroup2"),
+            Some(source),
             &target,
             Some("cgroup2"),
             base | ro,

@@ -33,7 +33,12 @@ pub fn mount_one(
     let what = format!("{} on {}", typ, dest.display());
 
     if typ == "cgroup" {
-        return super::cgroupfs::mount(root, dest, &opts, own_cgroup_ns);
+        let source = m
+            .source()
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "cgroup".into());
+        return super::cgroupfs::mount(root, dest, &source, &opts, own_cgroup_ns);
     }
     let mounted = if is_bind {
         let src = m.source().clone().ok_or_else(|| {

@@ -116,7 +116,9 @@ fn the_v2_device_filter_denies_what_v1_denies() {
     require_root();
     let v2 = hierarchy("cgroup2", None).expect("this host has no cgroup v2 hierarchy");
     let name = format!("podshim-test-devices-{}", std::process::id());
-    let work = std::env::temp_dir().join(&name);
+    // The nodes live on /dev itself: /tmp may be mounted nodev (Debian 13),
+    // where every open of a node fails whatever the cgroup says.
+    let work = Path::new("/dev").join(&name);
     std::fs::create_dir_all(&work).unwrap();
     // The nodes are made outside any filtered cgroup.
     mknod(&work, "null", "c", 1, 3);

@@ -88,17 +88,15 @@ fn runc_version() -> (u32, u32, u32) {
 
 fn allowed(view: &mut Value, name: &str) {
     let o = view.as_object_mut().unwrap();
-    // podshim follows runc 1.1.15 (Debian 13) where Debian 12's runc 1.1.5
-    // differs: 1.1.5 leaks its Go runtime's raised open-files soft limit
-    // into the container, and makes the rootfs's parent mount private only
-    // when it is shared (a slave parent leaves the container's / a slave).
-    if runc_version() < (1, 1, 15) {
-        let own_limit = name == "rlimits";
-        if let Some(l) = o
-            .get_mut("rlimits")
-            .and_then(|l| l.as_array_mut())
-            .filter(|_| !own_limit)
-        {
+    // Where Debian 12's runc 1.1.5 and Debian 13's 1.1.15 differ from each
+    // other. 1.1.5 leaks its Go runtime's raised open-files soft limit into
+    // the container (podshim gives the limit it was started with, as
+    // 1.1.15 does). 1.1.15 makes the container's / private where 1.1.5 and
+    // podshim leave it a slave of the host's (a volume's propagation is
+    // compared in every version).
+    let runc = runc_version();
+    if runc < (1, 1, 15) && name != "rlimits" {
+        if let Some(l) = o.get_mut("rlimits").and_then(|l| l.as_array_mut()) {
             for r in l.iter_mut() {
                 let t = r.as_str().unwrap_or("").to_string();
                 if let Some(rest) = t.strip_prefix("Max open files ") {
@@ -107,6 +105,8 @@ fn allowed(view: &mut Value, name: &str) {
                 }
             }
         }
+    }
+    if runc >= (1, 1, 15) {
         if let Some(m) = o.get_mut("mounts").and_then(|m| m.as_array_mut()) {
             for l in m.iter_mut() {
                 let t = l.as_str().unwrap_or("").to_string();
@@ -177,9 +177,15 @@ fn allowed(view: &mut Value, name: &str) {
         // the host's hierarchy). Type and options must agree.
         if name == "cgroup-mount" {
             for l in m.iter_mut().filter(|l| at_cgroup(l)) {
-                let f: Vec<&str> = l.as_str().unwrap_or("").split(' ').collect();
-                let opts = f.iter().find(|w| w.starts_with("opts=")).unwrap_or(&"");
-                *l = json!(format!("{} {} {} {opts}", f[0], f[1], f[2]));
+                // "/sys/fs/cgroup root=(own cgroup) cgroup2 src=... opts=...".
+                let t = l.as_str().unwrap_or("").to_string();
+                let rest = t.split_once("(own cgroup) ").map(|(_, r)| r).unwrap_or("");
+                let fstype = rest.split(' ').next().unwrap_or("");
+                let opts = rest
+                    .split(' ')
+                    .find(|w| w.starts_with("opts="))
+                    .unwrap_or("");
+                *l = json!(format!("/sys/fs/cgroup root=(own cgroup) {fstype} {opts}"));
             }
         }
     }

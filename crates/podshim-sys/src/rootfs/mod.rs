@@ -127,11 +127,11 @@ pub fn prepare(
     }
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
         .map_err(|e| SysError::os("make / ", "propagation", e))?;
-    // pivot_root refuses a shared parent, the rootfs bind must not
-    // propagate out, and nothing the host mounts later under the rootfs
-    // reaches the container's root: the bind is made from a private
-    // parent, as runc 1.1.15 does.
-    make_parent_private(&rootfs)?;
+    if shared {
+        // pivot_root refuses a shared parent, and the rootfs bind must not
+        // propagate out.
+        make_parent_private(&rootfs)?;
+    }
     mount(
         Some(&rootfs),
         &rootfs,
@@ -217,7 +217,7 @@ pub fn finalize(spec: &Spec) -> Result<(), SysError> {
 }
 
 /// Makes the mount `path` is on private (in this mount namespace only),
-/// when it propagates at all (shared, or a slave of the host's).
+/// when it is shared.
 fn make_parent_private(path: &Path) -> Result<(), SysError> {
     let info = fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| SysError::io("read", "/proc/self/mountinfo", e))?;
@@ -231,7 +231,7 @@ fn make_parent_private(path: &Path) -> Result<(), SysError> {
                 .iter()
                 .skip(6)
                 .take_while(|x| **x != "-")
-                .any(|x| x.starts_with("shared:") || x.starts_with("master:"));
+                .any(|x| x.starts_with("shared:"));
             path.starts_with(point).then(|| (point.to_string(), shared))
         })
         .max_by_key(|(p, _)| p.len());

@@ -29,34 +29,47 @@ struct Hierarchy {
     controllers: String,
 }
 
-fn hierarchies() -> Result<Vec<Hierarchy>, SysError> {
+/// The host's cgroup mounts, read once: its v1 hierarchies, and where its
+/// v2 hierarchy is mounted, if it has one.
+fn hierarchies() -> Result<(Vec<Hierarchy>, Option<PathBuf>), SysError> {
     let info = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| SysError::io("read", "/proc/self/mountinfo", e))?;
-    Ok(info
-        .lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let mut r = right.split(' ');
-            if r.next()? != "cgroup" {
-                return None;
-            }
-            let supers = r.nth(1)?;
-            let point = PathBuf::from(left.split(' ').nth(4)?);
-            let name = point.file_name()?.to_string_lossy().into_owned();
-            let controllers = supers
-                .split(',')
-                .filter(|o| {
-                    *o != "rw" && *o != "ro" && !o.starts_with("xattr") && *o != "clone_children"
-                })
-                .collect::<Vec<_>>()
-                .join(",");
-            Some(Hierarchy {
-                point,
-                name,
-                controllers,
+    let mut v1 = Vec::new();
+    let mut v2 = None;
+    for l in info.lines() {
+        let Some((left, right)) = l.split_once(" - ") else {
+            continue;
+        };
+        let mut r = right.split(' ');
+        let fstype = r.next().unwrap_or("");
+        let Some(point) = left.split(' ').nth(4).map(PathBuf::from) else {
+            continue;
+        };
+        if fstype == "cgroup2" {
+            v2.get_or_insert(point);
+            continue;
+        }
+        if fstype != "cgroup" {
+            continue;
+        }
+        let (Some(supers), Some(name)) = (r.nth(1), point.file_name()) else {
+            continue;
+        };
+        let name = name.to_string_lossy().into_owned();
+        let controllers = supers
+            .split(',')
+            .filter(|o| {
+                *o != "rw" && *o != "ro" && !o.starts_with("xattr") && *o != "clone_children"
             })
-        })
-        .collect())
+            .collect::<Vec<_>>()
+            .join(",");
+        v1.push(Hierarchy {
+            point,
+            name,
+            controllers,
+        });
+    }
+    Ok((v1, v2))
 }
 
 /// This process's cgroup in the hierarchy with `controllers`, from the
@@ -69,9 +82,9 @@ fn own_path(cgroups: &str, controllers: &str) -> Option<String> {
     })
 }
 
+/// `source`: the spec mount's source, the name a fresh v2 mount gets.
 /// `own_ns`: the container has a cgroup namespace of its own (the spec
 /// lists one), so each hierarchy is mounted afresh.
-/// `source`: the spec mount's source, the name a fresh v2 mount gets.
 pub fn mount(
     root: &Root,
     dest: &Path,
@@ -79,23 +92,11 @@ pub fn mount(
     opts: &MountOptions,
     own_ns: bool,
 ) -> Result<(), SysError> {
-    let found = hierarchies()?;
+    let (found, v2) = hierarchies()?;
     if found.is_empty() {
-        return mount_v2(root, dest, source, opts, own_ns);
+        return mount_v2(root, dest, source, opts, own_ns, v2);
     }
     mount_v1(root, dest, opts, own_ns, found)
-}
-
-/// The v2 hierarchy's mount point on the host, if it has one.
-fn v2_point() -> Result<Option<PathBuf>, SysError> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| SysError::io("read", "/proc/self/mountinfo", e))?;
-    Ok(info.lines().find_map(|l| {
-        let (left, right) = l.split_once(" - ")?;
-        right
-            .starts_with("cgroup2 ")
-            .then(|| PathBuf::from(left.split(' ').nth(4).unwrap_or("")))
-    }))
 }
 
 fn mount_v2(
@@ -104,6 +105,7 @@ fn mount_v2(
     source: &str,
     opts: &MountOptions,
     own_ns: bool,
+    v2: Option<PathBuf>,
 ) -> Result<(), SysError> {
     let what = format!("cgroup2 on {}", dest.display());
     let base = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);
@@ -124,8 +126,7 @@ fn mount_v2(
         root.check_mounted(dest, &at, &real)?;
         return Ok(());
     }
-    let point =
-        v2_point()?.ok_or_else(|| SysError::os("mount", &what, nix::errno::Errno::ENOENT))?;
+    let point = v2.ok_or_else(|| SysError::os("mount", &what, nix::errno::Errno::ENOENT))?;
     let cgroups = std::fs::read_to_string("/proc/self/cgroup")
         .map_err(|e| SysError::io("read", "/proc/self/cgroup", e))?;
     let own = own_path(&cgroups, "").unwrap_or_else(|| "/".into());

@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = podshim_sys::seccomp::compile(profile);
         }
         if let Some(path) = linux.cgroups_path() {
-            let _ = podshim_sys::cgroup::check_path(&path.to_string_lossy());
+            let _ = podshim_sys::cgroup::CgroupPath::parse(&path.to_string_lossy());
         }
         let _ = podshim_sys::userns::map_text(linux.uid_mappings().as_deref().unwrap_or(&[]));
     }

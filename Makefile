@@ -52,7 +52,7 @@ test: deps build-debug rootfs containerd-versions
 	for suite in $(CONTAINERD_SUITES); do \
 		echo "== containerd $$suite: $$(build/containerd/$$suite/usr/bin/containerd --version)"; \
 		PODSHIM_CONTAINERD_BIN=$(CURDIR)/build/containerd/$$suite/usr/bin $(TEST_ENV) \
-			$(CARGO) test -p podshim-tests --test containerd --test cri || exit 1; \
+			$(CARGO) test -p podshim-tests --test containerd --test cri --test cri_options || exit 1; \
 	done
 
 containerd-versions:

@@ -11,6 +11,11 @@ use crate::TestEnv;
 /// The runtime name containerd resolves to `containerd-shim-podshim-v1`.
 pub const RUNTIME: &str = "io.containerd.podshim.v1";
 
+/// The options of the CRI handlers `podshim-toml` (the table inline, which
+/// containerd 1.7 and later send as runtimeoptions.v1's ConfigBody) and
+/// `podshim-file` (the same in a file, its ConfigPath).
+pub const OPTIONS_TOML: &str = "IoUid = 1000\nIoGid = 1000\nNoNewKeyring = true\n";
+
 /// The name the test image is imported under.
 pub const TEST_IMAGE_NAME: &str = "docker.io/podshim/test:1";
 /// The sandbox image (the same rootfs, its command sleeps): podshim runs
@@ -82,6 +87,7 @@ impl Containerd {
                 d = dir.display()
             );
             std::fs::write(cni.join("10-podshim-test.conflist"), conf).unwrap();
+            std::fs::write(dir.join("podshim-options.toml"), OPTIONS_TOML).unwrap();
             let cri = "plugins.\"io.containerd.grpc.v1.cri\"";
             format!(
                 "[{cri}]\n  sandbox_image = \"{TEST_PAUSE_IMAGE_NAME}\"\n  restrict_oom_score_adj = true\n  \
@@ -91,6 +97,12 @@ impl Containerd {
                  [{cri}.cni]\n  bin_dir = \"/usr/lib/cni\"\n  conf_dir = \"{cni}\"\n\
                  [{cri}.containerd]\n  default_runtime_name = \"podshim\"\n\
                  [{cri}.containerd.runtimes.podshim]\n  runtime_type = \"{RUNTIME}\"\n\
+                 [{cri}.containerd.runtimes.podshim-toml]\n  runtime_type = \"{RUNTIME}\"\n\
+                 [{cri}.containerd.runtimes.podshim-toml.options]\n{OPTIONS_TOML}\
+                 [{cri}.containerd.runtimes.podshim-file]\n  runtime_type = \"{RUNTIME}\"\n\
+                 [{cri}.containerd.runtimes.podshim-file.options]\n  ConfigPath = \"{d}/podshim-options.toml\"\n\
+                 [{cri}.containerd.runtimes.podshim-runc-type]\n  runtime_type = \"io.containerd.runc.v2\"\n  \
+                 runtime_path = \"{d}/bin/containerd-shim-podshim-v1\"\n\
                  [{cri}.containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n\
                  [{cri}.containerd.runtimes.runc-systemd]\n  runtime_type = \"io.containerd.runc.v2\"\n\
                  [{cri}.containerd.runtimes.runc-systemd.options]\n  SystemdCgroup = true\n",
@@ -224,6 +236,23 @@ impl Containerd {
             bin("ctr").display(),
             self.address
         )
+    }
+
+    /// The server's version (major, minor), as `ctr version` prints it.
+    pub fn version(&self) -> (u32, u32) {
+        let out = String::from_utf8_lossy(&self.ctr(&["version"]).stdout).into_owned();
+        let v = out
+            .split("Server:")
+            .nth(1)
+            .and_then(|s| s.lines().find_map(|l| l.trim().strip_prefix("Version:")))
+            .unwrap_or("")
+            .trim()
+            .trim_start_matches('v')
+            .to_string();
+        let mut n = v
+            .split(['.', '~', '-', '+'])
+            .map(|p| p.parse().unwrap_or(0));
+        (n.next().unwrap_or(0), n.next().unwrap_or(0))
     }
 
     pub fn log(&self) -> String {

@@ -4,6 +4,7 @@
 //! socket or state directory of the test's may remain).
 
 pub mod containerd;
+pub mod cri;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,8 @@
 //! compared: ids, groups, capability sets, no_new_privs, seccomp mode and
 //! what chosen syscalls return, rlimits, umask, OOM score, the mount table
 //! (no mount ids or devices), masked and read-only paths, /dev, sysctls,
-//! hostname, cwd, environment and open file descriptors.
+//! hostname, cwd, environment, open file descriptors and the session
+//! keyring.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -50,6 +51,8 @@ pub fn view() -> Value {
         "dev_pts": devices("/dev/pts"),
         "sysctl": sysctls(),
         "cgroup": read_trim("/proc/self/cgroup"),
+        "session_keyring": podshim_sys::keyring::session_description()
+            .unwrap_or_else(|| "none".into()),
         "syscalls": probes(),
     })
 }

@@ -61,6 +61,12 @@ fn run_process(mut chan: Chan, cfg: ExecConfig) -> i32 {
             return chan.fail("terminal", &e);
         }
     }
+    if let Some(name) = &cfg.session_keyring {
+        let in_user_ns = crate::userns::in_user_namespace();
+        if let Err(e) = crate::keyring::join_session(name, in_user_ns) {
+            return chan.fail("keyring", &e);
+        }
+    }
     let e = crate::process::exec(&cfg.process, cfg.seccomp.as_ref());
     chan.fail("exec", &e);
     127

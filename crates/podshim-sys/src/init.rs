@@ -81,6 +81,12 @@ fn container_main(mut chan: Chan, cfg: InitConfig) -> i32 {
         let stage = if hook_failed.get() { "hooks" } else { stage };
         return chan.fail(stage, &e);
     }
+    if let Some(name) = &cfg.session_keyring {
+        let in_user_ns = crate::userns::in_user_namespace();
+        if let Err(e) = crate::keyring::join_session(name, in_user_ns) {
+            return chan.fail("keyring", &e);
+        }
+    }
     if let Some(p) = cfg.spec.process() {
         if let Err(e) = crate::process::check_program(p) {
             return chan.fail("exec", &e);

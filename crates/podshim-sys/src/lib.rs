@@ -22,6 +22,8 @@ pub mod fds;
 pub mod fork;
 pub mod hooks;
 pub mod init;
+#[allow(unsafe_code)]
+pub mod keyring;
 pub mod msg;
 #[allow(unsafe_code)]
 pub mod net;

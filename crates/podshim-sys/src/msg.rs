@@ -236,6 +236,10 @@ pub struct InitConfig {
     /// The cgroup to join before any namespace, one directory per hierarchy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cgroup: Vec<String>,
+    /// The session keyring to join (runc's `_ses.<id>`); none keeps the
+    /// inherited one (NoNewKeyring).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_keyring: Option<String>,
 }
 
 /// One mount of a CreateTaskRequest's `rootfs`.
@@ -340,6 +344,9 @@ pub struct ExecConfig {
     /// The container's seccomp profile: an exec is confined as its pid 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// The container's session keyring, joined as its pid 1 did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_keyring: Option<String>,
 }
 
 /// Exec -> shim. End of file after [`ExecReport::Child`] means the process

@@ -87,6 +87,7 @@ fn prepare_and_exec(
         None => CapSets::default(),
     };
     caps::limit_bounding(capsets.bounding)?;
+    give_stdio_to(user.uid());
     nix::sys::prctl::set_keepcaps(true).map_err(|e| SysError::os("prctl", "PR_SET_KEEPCAPS", e))?;
     let gids: Vec<Gid> = user
         .additional_gids()
@@ -123,6 +124,26 @@ fn prepare_and_exec(
     let program = cstring("process.args", &program.to_string_lossy())?;
     nix::unistd::execve(&program, &argv, &envp)
         .map_err(|e| SysError::os("exec", format!("{:?}", args[0]), e))
+}
+
+/// As runc does before it changes user: stdin, stdout and stderr become
+/// the process user's (the uid only; the group stays), unless they are
+/// /dev/null or already its, so a process that is not root can reopen
+/// /dev/stdout (a FIFO or pipe only root could open otherwise). Where the
+/// kernel says no (an owner not mapped in the user namespace, a seccomp
+/// profile, a read-only /dev), the descriptor is left as it is.
+fn give_stdio_to(uid: u32) {
+    use nix::sys::stat::{fstat, stat, SFlag};
+    let null = stat("/dev/null").ok().map(|s| s.st_rdev);
+    for fd in 0..=2 {
+        let Ok(st) = fstat(fd) else { continue };
+        let is_null = SFlag::from_bits_truncate(st.st_mode).contains(SFlag::S_IFCHR)
+            && Some(st.st_rdev) == null;
+        if st.st_uid == uid || is_null {
+            continue;
+        }
+        let _ = nix::unistd::fchown(fd, Some(Uid::from_raw(uid)), None);
+    }
 }
 
 fn cstring(field: &str, s: &str) -> Result<CString, SysError> {

@@ -70,6 +70,9 @@ impl Task for TaskService {
         // A task it leaves after its client has gone is the client's to
         // Delete, as always; a Create stuck on the way, too.
         let options = crate::options::parse(req.options.as_ref())?;
+        if let Some(o) = req.options.as_ref() {
+            tracing::debug!(pod = %self.pod.id, id = %req.id, kind = %o.type_url, ?options, "runtime options");
+        }
         let pod = self.pod.clone();
         let pid = detached(async move {
             pod.apply_options(&options)?;

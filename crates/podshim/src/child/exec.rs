@@ -90,6 +90,7 @@ mod tests {
             terminal: true,
             cgroup: Vec::new(),
             seccomp: None,
+            session_keyring: None,
         }
     }
 

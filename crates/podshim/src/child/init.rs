@@ -147,6 +147,7 @@ mod tests {
             terminal: false,
             rootfs_mounts: Vec::new(),
             cgroup: Vec::new(),
+            session_keyring: None,
         }
     }
 

@@ -151,6 +151,7 @@ impl Pod {
                 .as_ref()
                 .map(|r| r.join_dirs())
                 .unwrap_or_default(),
+            session_keyring: self.session_keyring(task.id.as_str()),
         };
         let (first, chan) = child::spawn("init", &["--container", task.id.as_str()], child_stdio)?;
         let mut first = Some(first);

@@ -111,6 +111,7 @@ impl Pod {
                 .as_ref()
                 .map(|r| r.join_dirs())
                 .unwrap_or_default(),
+            session_keyring: self.session_keyring(task.id.as_str()),
         };
         let (first, chan) = child::spawn("exec", &["--exec", exec_id], child_stdio)?;
         crate::fault::point("exec");

@@ -60,6 +60,8 @@ pub struct Pod {
     /// Owner of the pipes the shim makes for stdio (runtime option IoUid,
     /// IoGid), when a Create asked for one.
     io_owner: Mutex<Option<(u32, u32)>>,
+    /// The last Create's runtime options said NoNewKeyring.
+    no_new_keyring: std::sync::atomic::AtomicBool,
 }
 
 /// The reservation of an id for a Create; dropping it lets the id go (and
@@ -106,6 +108,7 @@ impl Pod {
             publisher: Mutex::new(publisher),
             shutdown: Notify::new(),
             io_owner: Mutex::new(None),
+            no_new_keyring: Default::default(),
         })
     }
 
@@ -281,7 +284,18 @@ impl Pod {
         if o.io_owner.is_some() {
             *self.io_owner.lock().unwrap_or_else(|p| p.into_inner()) = o.io_owner;
         }
+        self.no_new_keyring
+            .store(o.no_new_keyring, std::sync::atomic::Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The session keyring task `container`'s processes join: runc's
+    /// `_ses.<id>`, unless the runtime options said NoNewKeyring.
+    pub(crate) fn session_keyring(&self, container: &str) -> Option<String> {
+        (!self
+            .no_new_keyring
+            .load(std::sync::atomic::Ordering::Relaxed))
+        .then(|| podshim_sys::keyring::name_for(container))
     }
 
     /// Whose stdio the shim opens for task `container`: its ids, for a

@@ -15,8 +15,9 @@ use super::{is_fifo, Stdio, Target};
 use crate::error::{Result, ShimError};
 
 /// Opens stdin, stdout and stderr for a process without a terminal.
-/// None means /dev/null. stdout and stderr go to the process directly; a
-/// stdin FIFO is fed through a pipe by the shim, so CloseIO can end it.
+/// None means /dev/null. stdout and stderr go to the process directly
+/// (FIFOs given to the IoUid/IoGid owner); a stdin FIFO is fed through a
+/// pipe by the shim, so CloseIO can end it.
 ///
 /// `binary://PATH?k=v` (containerd's logging binaries) starts PATH with the
 /// process's stdout and stderr readable on fds 3 and 4, and waits until it
@@ -49,7 +50,18 @@ pub async fn open(stdio: &Stdio, who: &Owner<'_>) -> Result<(ChildStdio, IoHandl
             give(&e, who.io)?;
             (o, e)
         }
-        out => (open_out(out)?, open_out(&stdio.stderr)?),
+        out => {
+            let (o, e) = (open_out(out)?, open_out(&stdio.stderr)?);
+            // A FIFO the process writes to directly is the IoUid/IoGid
+            // owner's, as the runc shim's pipes in front of it are; a file
+            // keeps its owner.
+            for (fd, target) in [(&o, out), (&e, &stdio.stderr)] {
+                if target.path().is_some_and(is_fifo) {
+                    give(fd, who.io)?;
+                }
+            }
+            (o, e)
+        }
     };
     if stdio.stdin.path().is_some_and(is_fifo) {
         // The pipe the shim feeds from the FIFO.

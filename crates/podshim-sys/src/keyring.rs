@@ -1,0 +1,118 @@
+//! The container's session keyring: as runc does unless told NoNewKeyring,
+//! a container's pid 1 and its execs join a keyring named after the
+//! container (`_ses.<id>`) instead of keeping the session keyring they
+//! inherit from the shim (and so from containerd and whoever started it),
+//! whose keys would otherwise be the container's to use. The new keyring
+//! is made searchable by its owner (by anyone, in a user namespace, where
+//! the owner is seen through a mapping).
+
+use crate::error::SysError;
+
+const KEYCTL_SETPERM: libc::c_long = 5;
+const KEYCTL_DESCRIBE: libc::c_long = 6;
+const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+#[cfg(feature = "probe")]
+const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
+/// KEY_USR_SEARCH and KEY_OTH_SEARCH.
+const USR_SEARCH: u32 = 0x0008_0000;
+const OTH_SEARCH: u32 = 0x0000_0008;
+
+/// The name of container `id`'s session keyring.
+pub fn name_for(id: &str) -> String {
+    format!("_ses.{id}")
+}
+
+/// Joins (making it if there is none) the session keyring `name`. A kernel
+/// without keyrings (ENOSYS) is no error, as under runc.
+pub fn join_session(name: &str, in_user_ns: bool) -> Result<(), SysError> {
+    let what = "session keyring";
+    let cname = std::ffi::CString::new(name)
+        .map_err(|_| SysError::spec("keyring", format!("{name:?} has a NUL byte")))?;
+    // SAFETY: keyctl(JOIN_SESSION_KEYRING) reads the NUL-terminated name,
+    // which outlives the call; it takes no other pointer.
+    let serial = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            cname.as_ptr(),
+        )
+    };
+    if serial < 0 {
+        let errno = nix::errno::Errno::last();
+        if errno == nix::errno::Errno::ENOSYS {
+            return Ok(());
+        }
+        return Err(SysError::os("keyctl join", what, errno));
+    }
+    let perm = describe_perm(serial).map_err(|e| SysError::os("keyctl describe", what, e))?;
+    let add = if in_user_ns { OTH_SEARCH } else { USR_SEARCH };
+    // SAFETY: keyctl(SETPERM) takes two integers, no pointer.
+    let rc = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, serial, perm | add) };
+    if rc < 0 {
+        return Err(SysError::os(
+            "keyctl setperm",
+            what,
+            nix::errno::Errno::last(),
+        ));
+    }
+    Ok(())
+}
+
+/// The permission mask of key `serial` (`type;uid;gid;perm;description`,
+/// perm in hex).
+fn describe_perm(serial: libc::c_long) -> Result<u32, nix::errno::Errno> {
+    let mut buf = [0u8; 512];
+    // SAFETY: keyctl(DESCRIBE) writes at most buf.len() bytes into buf,
+    // which lives across the call.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_DESCRIBE,
+            serial,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    let text = String::from_utf8_lossy(&buf[..(n as usize).min(buf.len())]);
+    text.split(';')
+        .nth(3)
+        .and_then(|p| u32::from_str_radix(p.trim_end_matches('\0'), 16).ok())
+        .ok_or(nix::errno::Errno::EINVAL)
+}
+
+/// The description of the calling process's session keyring, if it has
+/// one (for the test program's view of a container).
+#[cfg(feature = "probe")]
+pub fn session_description() -> Option<String> {
+    let mut buf = [0u8; 512];
+    // SAFETY: as in describe_perm; KEY_SPEC_SESSION_KEYRING names the
+    // caller's session keyring without creating one.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_DESCRIBE,
+            KEY_SPEC_SESSION_KEYRING,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    if n <= 0 {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&buf[..(n as usize).min(buf.len())]);
+    text.trim_end_matches('\0')
+        .rsplit(';')
+        .next()
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_follow_runc() {
+        assert_eq!(super::name_for("web"), "_ses.web");
+    }
+}

@@ -4,7 +4,7 @@
 set -euo pipefail
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in busybox-static iproute2 util-linux bsdutils libc6-dev libseccomp-dev runc iptables containerd containernetworking-plugins protobuf-compiler; do
+for pkg in busybox-static iproute2 util-linux strace bsdutils libc6-dev libseccomp-dev runc iptables containerd containernetworking-plugins protobuf-compiler; do
   have "$pkg" || need+=("$pkg")
 done
 for pkg in "$@"; do

@@ -57,6 +57,13 @@ async fn io_and_keyring(
     let view: Value = serde_json::from_str(&log_line(&log, "session_keyring")).unwrap();
     let reopened = log_line(&log, "re").trim() == "reopened";
     let owner = log_line(&log, "owner ");
+    // An exec joins its container's session keyring.
+    let r = exec_sync(c, &id, &["podprobe", "view"], 10).await.unwrap();
+    let exec_view: Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(
+        exec_view["session_keyring"], view["session_keyring"],
+        "{handler}: the exec's session keyring"
+    );
     tear_down(c, sandbox, vec![id.clone()]).await;
     let seen = Seen {
         reopened,

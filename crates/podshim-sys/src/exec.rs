@@ -5,11 +5,12 @@
 //! the shim, optionally takes a pseudo-terminal from the container's devpts,
 //! applies the process settings and executes.
 
+use crate::cgroup::place::Placement;
 use crate::channel::ChildChannel;
 use crate::error::SysError;
 use crate::fork::{fork_reporting_child, Forked};
 use crate::msg::{Exec, ExecConfig};
-use crate::ns;
+use crate::ns::{self, NsKind};
 
 type Chan = ChildChannel<Exec>;
 
@@ -22,20 +23,34 @@ pub fn run() -> i32 {
     if let Err(e) = crate::proc::set_undumpable() {
         return chan.fail("prctl", &e);
     }
-    let cfg = match enter(&mut chan) {
-        Ok(c) => c,
+    let (cfg, placement, late_cgroupns) = match enter(&mut chan) {
+        Ok(entered) => entered,
         Err((stage, e)) => return chan.fail(stage, &e),
     };
-    match fork_reporting_child(&mut chan) {
+    match fork_reporting_child(&mut chan, placement.into_fd()) {
         Forked::Parent(code) => code,
-        Forked::Child => run_process(chan, cfg),
+        Forked::Child => {
+            drop(placement);
+            if let Some(f) = late_cgroupns {
+                if let Err(e) = ns::join(&f) {
+                    return chan.fail("setns", &e);
+                }
+            }
+            run_process(chan, cfg)
+        }
     }
 }
 
-fn enter(chan: &mut Chan) -> Result<ExecConfig, (&'static str, SysError)> {
+/// Joins the container's cgroup and namespaces. Without a user namespace
+/// the process is forked into the v2 cgroup directly, and joins the
+/// container's cgroup namespace once it is there (the namespace returned).
+type Entered = (ExecConfig, Placement, Option<ns::NsFile>);
+
+fn enter(chan: &mut Chan) -> Result<Entered, (&'static str, SysError)> {
     let cfg: ExecConfig = chan.config().map_err(|e| ("config", e))?;
     crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
-    crate::cgroup::join_self(&cfg.cgroup).map_err(|e| ("cgroup", e))?;
+    let fork_into = !cfg.namespaces.iter().any(|n| n.kind == NsKind::User);
+    let placement = Placement::join(&cfg.cgroup, fork_into).map_err(|e| ("cgroup", e))?;
     let mut files = Vec::new();
     for req in &cfg.namespaces {
         let path = req.path.as_deref().ok_or_else(|| {
@@ -46,10 +61,15 @@ fn enter(chan: &mut Chan) -> Result<ExecConfig, (&'static str, SysError)> {
         })?;
         files.push(ns::open(req.kind, path).map_err(|e| ("namespaces", e))?);
     }
-    for f in &files {
-        ns::join(f).map_err(|e| ("setns", e))?;
+    let mut late_cgroupns = None;
+    for f in files {
+        if fork_into && f.kind() == NsKind::Cgroup {
+            late_cgroupns = Some(f);
+            continue;
+        }
+        ns::join(&f).map_err(|e| ("setns", e))?;
     }
-    Ok(cfg)
+    Ok((cfg, placement, late_cgroupns))
 }
 
 fn run_process(mut chan: Chan, cfg: ExecConfig) -> i32 {
@@ -62,8 +82,7 @@ fn run_process(mut chan: Chan, cfg: ExecConfig) -> i32 {
         }
     }
     if let Some(name) = &cfg.session_keyring {
-        let in_user_ns = crate::userns::in_user_namespace();
-        if let Err(e) = crate::keyring::join_session(name, in_user_ns) {
+        if let Err(e) = crate::keyring::join_session(name, crate::keyring::Join::Existing) {
             return chan.fail("keyring", &e);
         }
     }

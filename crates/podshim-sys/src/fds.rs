@@ -46,3 +46,21 @@ pub fn take_inherited(fd: RawFd) -> Result<std::os::fd::OwnedFd, SysError> {
     // parent for this process alone and nothing else in it owns the fd.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
+
+/// Opens `name` relative to the directory `dir` (openat), close-on-exec.
+pub fn open_in(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &str,
+    flags: nix::fcntl::OFlag,
+) -> Result<std::os::fd::OwnedFd, nix::errno::Errno> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let fd = nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        name,
+        flags | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    // SAFETY: openat just returned this fd; nothing else in the process
+    // knows it, so the OwnedFd is its only owner.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}

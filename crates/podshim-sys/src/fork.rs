@@ -1,11 +1,15 @@
 //! The fork every re-executed child that enters a pid namespace does
 //! (`init`, `exec`, a pause with a pid namespace): the parent reports the
 //! child's host pid to the shim and exits; the child waits until that report
-//! is sent, so its own reports always come after it.
+//! is sent, so its own reports always come after it. Given a cgroup v2
+//! directory, the child is forked straight into it (clone3 with
+//! CLONE_INTO_CGROUP), or, on a kernel without clone3, moves itself there.
 
 use std::io::Read;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
-use nix::unistd::{fork, ForkResult};
+use nix::errno::Errno;
+use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::channel::ChildChannel;
 use crate::error::SysError;
@@ -19,16 +23,18 @@ pub enum Forked {
     Child,
 }
 
-/// Forks; see the module doc.
-pub fn fork_reporting_child<C: Conversation>(chan: &mut ChildChannel<C>) -> Forked {
+/// Forks; see the module doc. `into`: the cgroup v2 directory the child
+/// starts in.
+pub fn fork_reporting_child<C: Conversation>(
+    chan: &mut ChildChannel<C>,
+    into: Option<BorrowedFd<'_>>,
+) -> Forked {
     let what = C::NAME;
     let (gate_r, gate_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
         Ok(p) => p,
         Err(e) => return Forked::Parent(chan.fail("fork", &SysError::os("pipe", what, e))),
     };
-    // SAFETY: callers are fresh execs of our binary that never started a
-    // thread, so the child may run arbitrary code after fork.
-    match unsafe { fork() } {
+    match fork_into(into) {
         Err(e) => Forked::Parent(chan.fail("fork", &SysError::os("fork", what, e))),
         Ok(ForkResult::Parent { child }) => {
             let sent = chan.report(&C::forked(child.as_raw()));
@@ -40,5 +46,71 @@ pub fn fork_reporting_child<C: Conversation>(chan: &mut ChildChannel<C>) -> Fork
             let _ = std::fs::File::from(gate_r).read(&mut [0u8; 1]);
             Forked::Child
         }
+    }
+}
+
+/// clone3's argument block (linux/sched.h, CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// fork(), the child in cgroup v2 directory `into` when given.
+fn fork_into(into: Option<BorrowedFd<'_>>) -> Result<ForkResult, Errno> {
+    let Some(dir) = into else {
+        // SAFETY: callers are fresh execs of our binary that never started
+        // a thread, so the child may run arbitrary code after fork.
+        return unsafe { fork() };
+    };
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: dir.as_raw_fd() as u64,
+        ..Default::default()
+    };
+    // SAFETY: clone3 without CLONE_VM is fork with arguments: it reads the
+    // block above (alive across the call, its size passed) and gives the
+    // child a copy of this single-threaded process, as fork does.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match rc {
+        0 => Ok(ForkResult::Child),
+        pid if pid > 0 => Ok(ForkResult::Parent {
+            child: Pid::from_raw(pid as i32),
+        }),
+        _ => match Errno::last() {
+            // No clone3 (before 5.3) or no CLONE_INTO_CGROUP (before 5.7):
+            // fork, and the child moves itself.
+            Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL => {
+                // SAFETY: as for fork above.
+                let r = unsafe { fork() }?;
+                if matches!(r, ForkResult::Child) {
+                    if let Err(e) = crate::cgroup::place::join_by_fd(dir) {
+                        eprintln!("podshim: join the cgroup: {e}");
+                        std::process::exit(1);
+                    }
+                }
+                Ok(r)
+            }
+            e => Err(e),
+        },
     }
 }

@@ -9,10 +9,11 @@
 use std::io::Write;
 use std::path::Path;
 
+use crate::cgroup::place::Placement;
 use crate::channel::ChildChannel;
 use crate::error::SysError;
 use crate::fork::{fork_reporting_child, Forked};
-use crate::msg::{Init, InitCommand, InitConfig, InitReport};
+use crate::msg::{Init, InitCommand, InitConfig, InitReport, NsRequest};
 use crate::ns::NsKind;
 
 type Chan = ChildChannel<Init>;
@@ -26,23 +27,45 @@ pub fn run() -> i32 {
     if let Err(e) = crate::proc::set_undumpable() {
         return chan.fail("prctl", &e);
     }
-    let cfg = match first_stage(&mut chan) {
-        Ok(cfg) => cfg,
+    let (cfg, placement, late_cgroupns) = match first_stage(&mut chan) {
+        Ok(staged) => staged,
         Err((stage, e)) => return chan.fail(stage, &e),
     };
-    match fork_reporting_child(&mut chan) {
+    match fork_reporting_child(&mut chan, placement.into_fd()) {
         Forked::Parent(code) => code,
-        Forked::Child => container_main(chan, cfg),
+        Forked::Child => {
+            drop(placement);
+            if late_cgroupns {
+                if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP) {
+                    return chan.fail("unshare", &SysError::os("unshare", "cgroup", e));
+                }
+            }
+            container_main(chan, cfg)
+        }
     }
 }
 
-fn first_stage(chan: &mut Chan) -> Result<InitConfig, (&'static str, SysError)> {
+/// Joins the cgroup and enters the namespaces. Without a user namespace,
+/// pid 1 is forked into the v2 cgroup directly, and a new cgroup
+/// namespace, which is rooted where its maker is, is made by pid 1 once
+/// it is there (`true`).
+fn first_stage(chan: &mut Chan) -> Result<(InitConfig, Placement, bool), (&'static str, SysError)> {
     let cfg: InitConfig = chan.config().map_err(|e| ("config", e))?;
     crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
-    crate::cgroup::join_self(&cfg.cgroup).map_err(|e| ("cgroup", e))?;
-
-    crate::ns::enter(&cfg.namespaces, &mut || chan.map_user_ns())?;
-    Ok(cfg)
+    let ns = |kind: NsKind| cfg.namespaces.iter().find(|n| n.kind == kind);
+    let user_ns = ns(NsKind::User).is_some();
+    let cgroup_ns = ns(NsKind::Cgroup);
+    let fork_into = !user_ns && cgroup_ns.is_none_or(|n| n.path.is_none());
+    let placement = Placement::join(&cfg.cgroup, fork_into).map_err(|e| ("cgroup", e))?;
+    let late_cgroupns = fork_into && cgroup_ns.is_some();
+    let now: Vec<NsRequest> = cfg
+        .namespaces
+        .iter()
+        .filter(|n| !(late_cgroupns && n.kind == NsKind::Cgroup))
+        .cloned()
+        .collect();
+    crate::ns::enter(&now, &mut || chan.map_user_ns())?;
+    Ok((cfg, placement, late_cgroupns))
 }
 
 /// The container's pid 1, from fork to execve.
@@ -82,8 +105,10 @@ fn container_main(mut chan: Chan, cfg: InitConfig) -> i32 {
         return chan.fail(stage, &e);
     }
     if let Some(name) = &cfg.session_keyring {
-        let in_user_ns = crate::userns::in_user_namespace();
-        if let Err(e) = crate::keyring::join_session(name, in_user_ns) {
+        let how = crate::keyring::Join::Make {
+            in_user_ns: crate::userns::in_user_namespace(),
+        };
+        if let Err(e) = crate::keyring::join_session(name, how) {
             return chan.fail("keyring", &e);
         }
     }

@@ -22,9 +22,19 @@ pub fn name_for(id: &str) -> String {
     format!("_ses.{id}")
 }
 
+/// How a process joins its container's session keyring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Join {
+    /// The container's pid 1, which makes the keyring and makes it
+    /// searchable (by others too, `in_user_ns`).
+    Make { in_user_ns: bool },
+    /// An exec, which joins the keyring pid 1 made and changes nothing.
+    Existing,
+}
+
 /// Joins (making it if there is none) the session keyring `name`. A kernel
 /// without keyrings (ENOSYS) is no error, as under runc.
-pub fn join_session(name: &str, in_user_ns: bool) -> Result<(), SysError> {
+pub fn join_session(name: &str, how: Join) -> Result<(), SysError> {
     let what = "session keyring";
     let cname = std::ffi::CString::new(name)
         .map_err(|_| SysError::spec("keyring", format!("{name:?} has a NUL byte")))?;
@@ -44,6 +54,9 @@ pub fn join_session(name: &str, in_user_ns: bool) -> Result<(), SysError> {
         }
         return Err(SysError::os("keyctl join", what, errno));
     }
+    let Join::Make { in_user_ns } = how else {
+        return Ok(());
+    };
     let perm = describe_perm(serial).map_err(|e| SysError::os("keyctl describe", what, e))?;
     let add = if in_user_ns { OTH_SEARCH } else { USR_SEARCH };
     // SAFETY: keyctl(SETPERM) takes two integers, no pointer.

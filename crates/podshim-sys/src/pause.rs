@@ -52,7 +52,7 @@ pub fn run() -> i32 {
         Err((stage, e)) => return chan.fail(stage, &e),
     };
     if forks {
-        if let Forked::Parent(code) = fork_reporting_child(&mut chan) {
+        if let Forked::Parent(code) = fork_reporting_child(&mut chan, None) {
             return code;
         }
     }

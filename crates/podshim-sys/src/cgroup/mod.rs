@@ -13,6 +13,7 @@
 pub mod devices;
 pub mod oom;
 pub mod path;
+pub mod place;
 pub mod resources;
 
 pub use path::{CgroupPath, ScopeUnit};

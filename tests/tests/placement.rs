@@ -1,0 +1,135 @@
+//! Where a container's processes start: forked straight into their cgroup
+//! v2 directory (clone3 with CLONE_INTO_CGROUP), so the v2 cgroup.procs is
+//! never written for them; the v1 hierarchies of a hybrid host are joined
+//! by writing, as before. Watched with strace on the shim while a
+//! container is created and started and an exec runs, then checked where
+//! the processes are.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use containerd_shim_protos::api;
+use podshim_tests::*;
+use serde_json::json;
+
+/// The v2 mount point: /sys/fs/cgroup on a pure v2 host, else the one
+/// mounted beside the v1 hierarchies.
+fn v2_mount() -> String {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    info.lines()
+        .find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            right
+                .starts_with("cgroup2 ")
+                .then(|| left.split(' ').nth(4).unwrap_or("").to_string())
+        })
+        .expect("this host has no cgroup v2 hierarchy mounted")
+}
+
+#[test]
+fn a_containers_processes_are_forked_into_their_v2_cgroup() {
+    let mut env = TestEnv::new("place");
+    assert!(
+        Command::new("strace").arg("-V").output().is_ok(),
+        "strace is not installed (hack/deps.sh installs it)"
+    );
+    let dir = env.write_pod(
+        "place",
+        "place",
+        &[("idle", container_spec(&["sleep", "1000"]))],
+    );
+    let pod = env.run_pod(&dir);
+    let shim = env.pod_record(&pod).shim.pid;
+    let log = env.work.join("strace.log");
+    let mut strace = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-y",
+            "-e",
+            "trace=clone3,write",
+            "-e",
+            "signal=none",
+        ])
+        .arg("-o")
+        .arg(&log)
+        .args(["-p", &shim.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run strace");
+    wait_for(Duration::from_secs(10), "strace to attach", || {
+        let status = std::fs::read_to_string(format!("/proc/{shim}/status")).ok()?;
+        status
+            .lines()
+            .any(|l| l.starts_with("TracerPid:") && l.trim_end() != "TracerPid:\t0")
+            .then_some(())
+    });
+
+    // A container created and started, and an exec, while strace watches.
+    let client = env.shim_client(&pod);
+    let mut spec = container_spec(&["sleep", "1000"]);
+    spec["annotations"] = json!({
+        "io.kubernetes.cri.container-type": "container",
+        "io.kubernetes.cri.sandbox-id": pod
+    });
+    let bundle = env.work.join("late");
+    std::fs::create_dir_all(&bundle).unwrap();
+    std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+    let id = format!("{pod}-late");
+    let req = api::CreateTaskRequest {
+        id: id.clone(),
+        bundle: bundle.to_string_lossy().into_owned(),
+        ..Default::default()
+    };
+    let late = client.create(ctx(), &req).expect("create").pid as i32;
+    let req = api::StartRequest {
+        id: id.clone(),
+        ..Default::default()
+    };
+    client.start(ctx(), &req).expect("start");
+    env.podctl_ok(&["exec", &pod, "idle", "--", "true"]);
+    let _ = Command::new("kill")
+        .args(["-INT", &strace.id().to_string()])
+        .status();
+    let _ = strace.wait();
+
+    let trace = std::fs::read_to_string(&log).unwrap();
+    let v2 = v2_mount();
+    let into: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("clone3(") && l.contains("CLONE_INTO_CGROUP"))
+        .collect();
+    // pid 1 of the new container, and the exec (strace shows the cgroup
+    // only as a descriptor number; where they landed is checked below).
+    assert!(into.len() >= 2, "clone3 into a cgroup: {into:#?}\n{trace}");
+    let v2_writes: Vec<&str> = trace
+        .lines()
+        .filter(|l| {
+            l.contains("write(") && l.contains(&format!("<{v2}/")) && l.contains("cgroup.procs>")
+        })
+        .collect();
+    assert!(
+        v2_writes.is_empty(),
+        "the v2 cgroup.procs was written: {v2_writes:#?}"
+    );
+    // And that is where they are: the late container's pid 1 in its own
+    // cgroup on every hierarchy.
+    let rel = env
+        .container_record(&pod, "late")
+        .cgroup
+        .unwrap_or_default();
+    let cgroups = std::fs::read_to_string(format!("/proc/{late}/cgroup")).unwrap();
+    let rel = rel.trim_start_matches('/');
+    assert!(
+        cgroups
+            .lines()
+            .all(|l| l.ends_with(rel) || l.ends_with(":/"))
+            && cgroups.contains(rel),
+        "pid {late} is in {cgroups}, not {rel}"
+    );
+    let v2_line = cgroups.lines().find(|l| l.starts_with("0::")).unwrap();
+    assert!(v2_line.ends_with(rel), "v2: {v2_line}");
+    env.podctl_ok(&["rm", "--timeout", "0", &pod]);
+    env.finish();
+}

@@ -1027,6 +1027,19 @@ async fn cri_the_systemd_cgroup_driver_as_under_runc() {
             .map(|v| v.value)
             .unwrap_or(0);
         outcome.push(format!("stats memory > 0: {}", mem > 0));
+        // Pause and resume (ctr: CRI has none) freeze the scope's cgroup.
+        let frozen = || {
+            file("cgroup.events")
+                .lines()
+                .find(|l| l.starts_with("frozen "))
+                .unwrap_or("")
+                .to_string()
+        };
+        for verb in ["pause", "resume"] {
+            let out = ctd.ctr(&["-n", "k8s.io", "task", verb, &id]);
+            assert!(out.status.success(), "{handler}: ctr task {verb}: {out:?}");
+            outcome.push(format!("{verb}: {}", frozen()));
+        }
         let shim = if handler == "podshim" {
             "podshim"
         } else {
@@ -1114,8 +1127,10 @@ async fn cri_the_systemd_cgroup_driver_as_under_runc() {
     assert_eq!(podshim[1], "cpu.max 50000 100000");
     assert_eq!(podshim[3], format!("inside {} | 50000 100000", 64u64 << 20));
     assert_eq!(podshim[4], format!("updated memory.max {}", 96u64 << 20));
-    assert!(podshim[7].contains("Operation not permitted") && podshim[7].contains("null-ok"));
-    assert_eq!(podshim[8], "hog: OOMKilled");
+    assert_eq!(podshim[7], "pause: frozen 1");
+    assert_eq!(podshim[8], "resume: frozen 0");
+    assert!(podshim[9].contains("Operation not permitted") && podshim[9].contains("null-ok"));
+    assert_eq!(podshim[10], "hog: OOMKilled");
     assert_eq!(seen[0].1, seen[1].1, "podshim and runc differ");
     // The pod slices are kubelet's to remove; here the test's.
     let _ = std::process::Command::new("systemctl")

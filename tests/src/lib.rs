@@ -42,29 +42,22 @@ fn workspace() -> PathBuf {
 /// The mount points of the host's cgroup hierarchies (each v1 controller
 /// mount and the v2 one), as /proc/self/mountinfo lists them.
 pub fn cgroup_roots() -> Vec<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let fstype = right.split(' ').next()?;
-            let point = left.split(' ').nth(4)?;
-            matches!(fstype, "cgroup" | "cgroup2").then(|| PathBuf::from(point))
-        })
-        .collect();
+    let mut out: Vec<PathBuf> = cgroup_mounts().into_iter().map(|m| m.point).collect();
     out.dedup();
     out
+}
+
+/// The host's cgroup mounts (podshim-sys's mountinfo parser).
+pub fn cgroup_mounts() -> Vec<podshim_sys::cgroup::mounts::CgroupMount> {
+    podshim_sys::cgroup::mounts::mounted().expect("read /proc/self/mountinfo")
 }
 
 /// The host has one cgroup hierarchy, v2, at /sys/fs/cgroup (as systemd
 /// nodes have it).
 pub fn cgroup_v2_only() -> bool {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    info.lines().any(|l| {
-        l.split_once(" - ").is_some_and(|(left, right)| {
-            right.starts_with("cgroup2 ") && left.split(' ').nth(4) == Some("/sys/fs/cgroup")
-        })
-    })
+    cgroup_mounts()
+        .iter()
+        .any(|m| m.v2 && m.point == Path::new("/sys/fs/cgroup"))
 }
 
 /// The directory holding podshim and podctl.

@@ -15,14 +15,10 @@ use serde_json::json;
 /// The v2 mount point: /sys/fs/cgroup on a pure v2 host, else the one
 /// mounted beside the v1 hierarchies.
 fn v2_mount() -> String {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    info.lines()
-        .find_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            right
-                .starts_with("cgroup2 ")
-                .then(|| left.split(' ').nth(4).unwrap_or("").to_string())
-        })
+    cgroup_mounts()
+        .into_iter()
+        .find(|m| m.v2)
+        .map(|m| m.point.display().to_string())
         .expect("this host has no cgroup v2 hierarchy mounted")
 }
 

@@ -11,12 +11,16 @@
 //! Controller files are read and written through cgroups-rs.
 
 pub mod devices;
+mod hierarchy;
+pub mod mounts;
 pub mod oom;
 pub mod path;
 pub mod place;
 pub mod resources;
 
 pub use path::{CgroupPath, ScopeUnit};
+
+use hierarchy::{controller_hierarchy, hierarchies, Hierarchy};
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -26,88 +30,6 @@ use cgroups_rs::freezer::{FreezerController, FreezerState};
 use cgroups_rs::Cgroup;
 
 use crate::error::SysError;
-
-/// One mounted cgroup hierarchy.
-#[derive(Debug, Clone)]
-struct Hierarchy {
-    root: PathBuf,
-    v2: bool,
-    /// v1: the controllers (and `name=` options) of the mount; v2: the
-    /// controllers in the root's cgroup.controllers.
-    controllers: Vec<String>,
-}
-
-/// The mounted hierarchies, read once per process: the shim's mount
-/// namespace does not change under it.
-fn hierarchies() -> Vec<Hierarchy> {
-    static CACHE: std::sync::OnceLock<Vec<Hierarchy>> = std::sync::OnceLock::new();
-    CACHE.get_or_init(read_hierarchies).clone()
-}
-
-/// cgroups-rs's view of the controllers (what `hierarchies::auto()`
-/// returns), read once per process like [`hierarchies`].
-fn controller_hierarchy() -> Box<dyn cgroups_rs::Hierarchy> {
-    use cgroups_rs::hierarchies::{is_cgroup2_unified_mode, V1, V2};
-    enum Kind {
-        V1(V1),
-        V2(V2),
-    }
-    static CACHE: std::sync::OnceLock<Kind> = std::sync::OnceLock::new();
-    match CACHE.get_or_init(|| {
-        if is_cgroup2_unified_mode() {
-            Kind::V2(V2::new())
-        } else {
-            Kind::V1(V1::new())
-        }
-    }) {
-        Kind::V1(h) => Box::new(h.clone()),
-        Kind::V2(h) => Box::new(h.clone()),
-    }
-}
-
-fn read_hierarchies() -> Vec<Hierarchy> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out: Vec<Hierarchy> = Vec::new();
-    for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let fields: Vec<&str> = left.split(' ').collect();
-        let rest: Vec<&str> = right.split(' ').collect();
-        if fields.len() < 5 || rest.len() < 3 || fields[3] != "/" {
-            continue;
-        }
-        let root = PathBuf::from(fields[4]);
-        if out.iter().any(|h| h.root == root) {
-            continue;
-        }
-        match rest[0] {
-            "cgroup" => out.push(Hierarchy {
-                root,
-                v2: false,
-                controllers: rest[2]
-                    .split(',')
-                    .filter(|o| !matches!(*o, "rw" | "ro" | "relatime" | "noatime"))
-                    .map(str::to_string)
-                    .collect(),
-            }),
-            "cgroup2" => {
-                let controllers = std::fs::read_to_string(root.join("cgroup.controllers"))
-                    .unwrap_or_default()
-                    .split_whitespace()
-                    .map(str::to_string)
-                    .collect();
-                out.push(Hierarchy {
-                    root,
-                    v2: true,
-                    controllers,
-                })
-            }
-            _ => {}
-        }
-    }
-    out
-}
 
 /// A task's cgroup.
 #[derive(Debug)]

@@ -32,41 +32,23 @@ struct Hierarchy {
 /// The host's cgroup mounts, read once: its v1 hierarchies, and where its
 /// v2 hierarchy is mounted, if it has one.
 fn hierarchies() -> Result<(Vec<Hierarchy>, Option<PathBuf>), SysError> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
+    let mounts = crate::cgroup::mounts::mounted()
         .map_err(|e| SysError::io("read", "/proc/self/mountinfo", e))?;
     let mut v1 = Vec::new();
     let mut v2 = None;
-    for l in info.lines() {
-        let Some((left, right)) = l.split_once(" - ") else {
-            continue;
-        };
-        let mut r = right.split(' ');
-        let fstype = r.next().unwrap_or("");
-        let Some(point) = left.split(' ').nth(4).map(PathBuf::from) else {
-            continue;
-        };
-        if fstype == "cgroup2" {
-            v2.get_or_insert(point);
+    for m in mounts {
+        if m.v2 {
+            v2.get_or_insert(m.point);
             continue;
         }
-        if fstype != "cgroup" {
-            continue;
-        }
-        let (Some(supers), Some(name)) = (r.nth(1), point.file_name()) else {
+        let Some(name) = m.point.file_name() else {
             continue;
         };
         let name = name.to_string_lossy().into_owned();
-        let controllers = supers
-            .split(',')
-            .filter(|o| {
-                *o != "rw" && *o != "ro" && !o.starts_with("xattr") && *o != "clone_children"
-            })
-            .collect::<Vec<_>>()
-            .join(",");
         v1.push(Hierarchy {
-            point,
             name,
-            controllers,
+            controllers: m.controllers.join(","),
+            point: m.point,
         });
     }
     Ok((v1, v2))

@@ -377,21 +377,7 @@ async fn host_and_sysctl_view(
             ns.network = NamespaceMode::Node as i32;
             ns.ipc = NamespaceMode::Node as i32;
         }
-        let id = c
-            .create_container(CreateContainerRequest {
-                pod_sandbox_id: sandbox.clone(),
-                config: Some(cconfig),
-                sandbox_config: Some(sconfig),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("CreateContainer {name}: {e}\n{}", ctd.log()))
-            .into_inner()
-            .container_id;
-        c.start_container(StartContainerRequest {
-            container_id: id.clone(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("StartContainer {name}: {e}"));
+        let id = run_container(c, ctd, &sandbox, &sconfig, cconfig).await;
         let pid = task_pid(ctd, &id);
         if host {
             out.0 = ns_inode(pid, "net") == ns_inode(me, "net");
@@ -548,21 +534,7 @@ async fn cri_a_privileged_container_starts_as_under_runc() {
             .as_mut()
             .unwrap()
             .privileged = true;
-        let id = c
-            .create_container(CreateContainerRequest {
-                pod_sandbox_id: sandbox.clone(),
-                config: Some(config),
-                sandbox_config: Some(sconfig),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("{handler}: CreateContainer: {e}"))
-            .into_inner()
-            .container_id;
-        c.start_container(StartContainerRequest {
-            container_id: id.clone(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{handler}: StartContainer: {e}\n{}", ctd.log()));
+        let id = run_container(&mut c, &ctd, &sandbox, &sconfig, config).await;
         let r = exec_sync(
             &mut c,
             &id,
@@ -658,21 +630,7 @@ async fn propagation_view(
             ..Default::default()
         });
     }
-    let id = c
-        .create_container(CreateContainerRequest {
-            pod_sandbox_id: sandbox.clone(),
-            config: Some(config),
-            sandbox_config: Some(sconfig),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{handler}: CreateContainer: {e}"))
-        .into_inner()
-        .container_id;
-    c.start_container(StartContainerRequest {
-        container_id: id.clone(),
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{handler}: StartContainer: {e}\n{}", ctd.log()));
+    let id = run_container(c, ctd, &sandbox, &sconfig, config).await;
     sh(format!("mount -t tmpfs -o size=1k tmpfs {v}/sub"));
     tokio::time::sleep(Duration::from_millis(100)).await;
     let r = exec_sync(
@@ -821,25 +779,18 @@ async fn podctl_reads_the_pods_containerd_runs() {
         &format!("/{}/pod-readme", env.cgroup_parent),
     );
     let sandbox = run_sandbox(&mut c, &sconfig, "podshim", &ctd).await;
-    let id = c
-        .create_container(CreateContainerRequest {
-            pod_sandbox_id: sandbox.clone(),
-            config: Some(container_config(
-                "app",
-                NamespaceMode::Container,
-                "echo hello-from-app; sleep 1000",
-            )),
-            sandbox_config: Some(sconfig),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .container_id;
-    c.start_container(StartContainerRequest {
-        container_id: id.clone(),
-    })
-    .await
-    .unwrap();
+    let id = run_container(
+        &mut c,
+        &ctd,
+        &sandbox,
+        &sconfig,
+        container_config(
+            "app",
+            NamespaceMode::Container,
+            "echo hello-from-app; sleep 1000",
+        ),
+    )
+    .await;
     let k8s = |args: &[&str]| {
         let mut all = vec!["--namespace", "k8s.io"];
         all.extend_from_slice(args);
@@ -1077,21 +1028,7 @@ async fn cri_the_systemd_cgroup_driver_as_under_runc() {
             ..Default::default()
         });
         hog.log_path = "hog.log".into();
-        let hog_id = c
-            .create_container(CreateContainerRequest {
-                pod_sandbox_id: sandbox.clone(),
-                config: Some(hog),
-                sandbox_config: Some(sconfig),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("{handler}: CreateContainer hog: {e}"))
-            .into_inner()
-            .container_id;
-        c.start_container(StartContainerRequest {
-            container_id: hog_id.clone(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{handler}: StartContainer hog: {e}"));
+        let hog_id = run_container(&mut c, &ctd, &sandbox, &sconfig, hog).await;
         let mut reason = String::new();
         for _ in 0..200 {
             let st = c

@@ -36,14 +36,19 @@ pub fn fork_reporting_child<C: Conversation>(
     };
     match fork_into(into) {
         Err(e) => Forked::Parent(chan.fail("fork", &SysError::os("fork", what, e))),
-        Ok(ForkResult::Parent { child }) => {
+        Ok((ForkResult::Parent { child }, _)) => {
             let sent = chan.report(&C::forked(child.as_raw()));
             drop(gate_w);
             Forked::Parent(if sent.is_ok() { 0 } else { 2 })
         }
-        Ok(ForkResult::Child) => {
+        Ok((ForkResult::Child, moved)) => {
             drop(gate_w);
             let _ = std::fs::File::from(gate_r).read(&mut [0u8; 1]);
+            if let (Some(dir), false) = (into, moved) {
+                if let Err(e) = crate::cgroup::place::join_by_fd(dir) {
+                    return Forked::Parent(chan.fail("cgroup", &e));
+                }
+            }
             Forked::Child
         }
     }
@@ -68,12 +73,13 @@ struct CloneArgs {
 
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-/// fork(), the child in cgroup v2 directory `into` when given.
-fn fork_into(into: Option<BorrowedFd<'_>>) -> Result<ForkResult, Errno> {
+/// fork(), the child in cgroup v2 directory `into` when given: true when
+/// the fork put it there, false when the child must move itself.
+fn fork_into(into: Option<BorrowedFd<'_>>) -> Result<(ForkResult, bool), Errno> {
     let Some(dir) = into else {
         // SAFETY: callers are fresh execs of our binary that never started
         // a thread, so the child may run arbitrary code after fork.
-        return unsafe { fork() };
+        return unsafe { fork() }.map(|r| (r, false));
     };
     let args = CloneArgs {
         flags: CLONE_INTO_CGROUP,
@@ -92,23 +98,20 @@ fn fork_into(into: Option<BorrowedFd<'_>>) -> Result<ForkResult, Errno> {
         )
     };
     match rc {
-        0 => Ok(ForkResult::Child),
-        pid if pid > 0 => Ok(ForkResult::Parent {
-            child: Pid::from_raw(pid as i32),
-        }),
+        0 => Ok((ForkResult::Child, true)),
+        pid if pid > 0 => Ok((
+            ForkResult::Parent {
+                child: Pid::from_raw(pid as i32),
+            },
+            true,
+        )),
         _ => match Errno::last() {
-            // No clone3 (before 5.3) or no CLONE_INTO_CGROUP (before 5.7):
-            // fork, and the child moves itself.
-            Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL => {
+            // No clone3 (before 5.3) or no CLONE_INTO_CGROUP (before 5.7),
+            // or a directory the fork will not enter: fork, and the child
+            // moves itself (a write says what is wrong, if anything is).
+            Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL | Errno::EOPNOTSUPP => {
                 // SAFETY: as for fork above.
-                let r = unsafe { fork() }?;
-                if matches!(r, ForkResult::Child) {
-                    if let Err(e) = crate::cgroup::place::join_by_fd(dir) {
-                        eprintln!("podshim: join the cgroup: {e}");
-                        std::process::exit(1);
-                    }
-                }
-                Ok(r)
+                unsafe { fork() }.map(|r| (r, false))
             }
             e => Err(e),
         },

@@ -102,7 +102,7 @@ fn describe_perm(serial: libc::c_long) -> Result<u32, nix::errno::Errno> {
 pub fn session_description() -> Option<String> {
     let mut buf = [0u8; 512];
     // SAFETY: as in describe_perm; KEY_SPEC_SESSION_KEYRING names the
-    // caller's session keyring without creating one.
+    // caller's session keyring (the kernel gives it one if it has none).
     let n = unsafe {
         libc::syscall(
             libc::SYS_keyctl,

@@ -137,8 +137,8 @@ fn give_stdio_to(uid: u32) {
     let null = stat("/dev/null").ok().map(|s| s.st_rdev);
     for fd in 0..=2 {
         let Ok(st) = fstat(fd) else { continue };
-        let is_null = SFlag::from_bits_truncate(st.st_mode).contains(SFlag::S_IFCHR)
-            && Some(st.st_rdev) == null;
+        let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+        let is_null = kind == SFlag::S_IFCHR && Some(st.st_rdev) == null;
         if st.st_uid == uid || is_null {
             continue;
         }

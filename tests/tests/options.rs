@@ -71,6 +71,7 @@ fn runc_options_are_honoured_or_refused_by_name() {
             io_gid: 1000,
             shim_cgroup: shim_cg.clone(),
             binary_name: "runc".into(),
+            no_new_keyring: true,
             ..Default::default()
         }),
         ..Default::default()
@@ -97,6 +98,42 @@ fn runc_options_are_honoured_or_refused_by_name() {
         t.contains("ok-done").then_some(t)
     });
     assert!(text.contains("stdout F reopened"), "{text}");
+
+    // What the options gave the task is its own and outlives its shim:
+    // after a restart an exec's stdout is still IoUid/IoGid's (not only
+    // its user's, 1000:0), and it keeps the inherited session keyring.
+    let probe = |env: &TestEnv| {
+        env.podctl_ok(&[
+            "exec",
+            &pod,
+            "io",
+            "--",
+            "sh",
+            "-c",
+            "stat -L -c %u:%g /proc/$$/fd/1; podprobe view",
+        ])
+    };
+    let before = probe(&env);
+    assert!(before.starts_with("1000:1000\n"), "{before}");
+    assert!(!before.contains(&format!("\"_ses.{id}\"")), "{before}");
+    drop(client);
+    assert!(std::process::Command::new("kill")
+        .args(["-9", &shim.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    wait_for(Duration::from_secs(5), "the shim gone", || {
+        (!alive(shim)).then_some(())
+    });
+    env.podctl_ok(&["recover", &pod]);
+    let client = env.shim_client(&pod);
+    let after = probe(&env);
+    assert_eq!(
+        after.lines().next(),
+        before.lines().next(),
+        "after a restart: {after}"
+    );
+    assert!(!after.contains(&format!("\"_ses.{id}\"")), "{after}");
 
     for (o, field) in [
         (

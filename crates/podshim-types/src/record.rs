@@ -159,6 +159,14 @@ pub struct ContainerRecord {
     /// pause holds, so a new shim can take them back after a crash.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parked_fds: Vec<i32>,
+    /// The owner (uid, gid) of the stdio pipes and FIFOs of its processes
+    /// (runtime options IoUid/IoGid of its Create); root when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_owner: Option<(u32, u32)>,
+    /// Its processes keep the session keyring they inherit (runtime option
+    /// NoNewKeyring) instead of joining `_ses.<id>`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_new_keyring: bool,
 }
 
 impl ContainerRecord {
@@ -205,6 +213,8 @@ mod tests {
             oom_killed: false,
             cgroup: Some("podshim/ns/p/c".into()),
             parked_fds: vec![5, 6],
+            io_owner: Some((1000, 1001)),
+            no_new_keyring: true,
         };
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();
         assert_eq!(v["ociVersion"], "1.0.2");

@@ -82,6 +82,7 @@ impl Task for TaskService {
                 [&req.stdin, &req.stdout, &req.stderr],
                 req.terminal,
                 &rootfs,
+                &options,
             )
             .await
         })

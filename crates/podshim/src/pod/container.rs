@@ -31,6 +31,7 @@ impl Pod {
         role: Role,
         stdio: Stdio,
         rootfs: &[RootfsMount],
+        options: &crate::options::RuntimeOptions,
     ) -> Result<i32> {
         let pins = |kind: &str| self.paths.ns_pin(kind).to_string_lossy().into_owned();
         let plan = match &role {
@@ -70,15 +71,10 @@ impl Pod {
         let own_pid_ns = plan.iter().any(|r| r.is_new(NsKind::Pid));
         let terminal = stdio.terminal;
         let init = Process::task(&id, terminal, stdio.uris.clone());
-        let task = Arc::new(Task::new(
-            id.clone(),
-            &self.id,
-            &bundle,
-            own_pid_ns,
-            init,
-            res,
-            rel,
-        ));
+        let task = Arc::new(
+            Task::new(id.clone(), &self.id, &bundle, own_pid_ns, init, res, rel)
+                .with_options(options),
+        );
         let _g = task.init.lifecycle.lock().await;
         let made = async {
             self.persist(&task)?;
@@ -132,7 +128,7 @@ impl Pod {
         let (child_stdio, mut io) = if terminal {
             (Default::default(), IoHandle::default())
         } else {
-            let who = self.stdio_owner(task.id.as_str());
+            let who = self.stdio_owner(task);
             tokio::select! {
                 r = crate::stdio::open(stdio, &who) => r?,
                 () = reservation.cancelled() => return Err(deleted(&task.id)),
@@ -151,7 +147,7 @@ impl Pod {
                 .as_ref()
                 .map(|r| r.join_dirs())
                 .unwrap_or_default(),
-            session_keyring: self.session_keyring(task.id.as_str()),
+            session_keyring: task.session_keyring(),
         };
         let (first, chan) = child::spawn("init", &["--container", task.id.as_str()], child_stdio)?;
         let mut first = Some(first);

@@ -96,7 +96,7 @@ impl Pod {
         let (child_stdio, mut io) = if exec.terminal {
             (Default::default(), IoHandle::default())
         } else {
-            let who = self.stdio_owner(task.id.as_str());
+            let who = self.stdio_owner(task);
             crate::stdio::open(&stdio, &who).await?
         };
         let cfg = ExecConfig {
@@ -111,7 +111,7 @@ impl Pod {
                 .as_ref()
                 .map(|r| r.join_dirs())
                 .unwrap_or_default(),
-            session_keyring: self.session_keyring(task.id.as_str()),
+            session_keyring: task.session_keyring(),
         };
         let (first, chan) = child::spawn("exec", &["--exec", exec_id], child_stdio)?;
         crate::fault::point("exec");

@@ -57,11 +57,6 @@ pub struct Pod {
     publisher: Mutex<Publisher>,
     /// Notified when Shutdown finds no task left.
     pub shutdown: Notify,
-    /// Owner of the pipes the shim makes for stdio (runtime option IoUid,
-    /// IoGid), when a Create asked for one.
-    io_owner: Mutex<Option<(u32, u32)>>,
-    /// The last Create's runtime options said NoNewKeyring.
-    no_new_keyring: std::sync::atomic::AtomicBool,
 }
 
 /// The reservation of an id for a Create; dropping it lets the id go (and
@@ -107,8 +102,6 @@ impl Pod {
             }),
             publisher: Mutex::new(publisher),
             shutdown: Notify::new(),
-            io_owner: Mutex::new(None),
-            no_new_keyring: Default::default(),
         })
     }
 
@@ -253,9 +246,9 @@ impl Pod {
         Some(tx)
     }
 
-    /// Applies a Create's runtime options: the shim moves into ShimCgroup
-    /// (every hierarchy where it exists), IoUid/IoGid own the stdio pipes
-    /// from now on.
+    /// Applies what of a Create's runtime options is the shim's: it moves
+    /// into ShimCgroup (every hierarchy where it exists). What is the
+    /// task's (IoUid/IoGid, NoNewKeyring) goes into its record at Create.
     pub fn apply_options(&self, o: &crate::options::RuntimeOptions) -> Result<()> {
         for field in &o.ignored {
             tracing::info!(pod = %self.id, "runtime option {field} ignored: podshim runs no runc binary");
@@ -281,30 +274,16 @@ impl Pod {
                 ShimError::Internal(format!("runtime option ShimCgroup {cg:?}: {e}"))
             })?;
         }
-        if o.io_owner.is_some() {
-            *self.io_owner.lock().unwrap_or_else(|p| p.into_inner()) = o.io_owner;
-        }
-        self.no_new_keyring
-            .store(o.no_new_keyring, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
-    /// The session keyring task `container`'s processes join: runc's
-    /// `_ses.<id>`, unless the runtime options said NoNewKeyring.
-    pub(crate) fn session_keyring(&self, container: &str) -> Option<String> {
-        (!self
-            .no_new_keyring
-            .load(std::sync::atomic::Ordering::Relaxed))
-        .then(|| podshim_sys::keyring::name_for(container))
-    }
-
-    /// Whose stdio the shim opens for task `container`: its ids, for a
+    /// Whose stdio the shim opens for `task`'s processes: its ids, for a
     /// logging binary, and the IoUid/IoGid owner of its pipes.
-    pub(crate) fn stdio_owner<'a>(&'a self, container: &'a str) -> crate::stdio::Owner<'a> {
+    pub(crate) fn stdio_owner<'a>(&'a self, task: &'a Task) -> crate::stdio::Owner<'a> {
         crate::stdio::Owner {
-            container,
+            container: task.id.as_str(),
             namespace: self.namespace.as_str(),
-            io: *self.io_owner.lock().unwrap_or_else(|p| p.into_inner()),
+            io: task.io_owner(),
         }
     }
 
@@ -316,6 +295,7 @@ impl Pod {
         stdio: [&str; 3],
         terminal: bool,
         rootfs: &[RootfsMount],
+        options: &crate::options::RuntimeOptions,
     ) -> Result<i32> {
         let id = crate::bundle::task_id(id)?;
         let bundle = Bundle::load(Path::new(bundle_dir))?;
@@ -327,7 +307,7 @@ impl Pod {
             Role::Sandbox => self.create_sandbox(id, bundle).instrument(span).await,
             role => {
                 let stdio = crate::stdio::Stdio::parse(stdio, terminal)?;
-                self.create_container(id, bundle, role, stdio, rootfs)
+                self.create_container(id, bundle, role, stdio, rootfs, options)
                     .instrument(span)
                     .await
             }

@@ -74,6 +74,8 @@ impl Task {
             oom_killed: false,
             cgroup: Some(cgroup),
             parked_fds: Vec::new(),
+            io_owner: None,
+            no_new_keyring: false,
         };
         Task {
             id,
@@ -87,6 +89,25 @@ impl Task {
             parked: Mutex::new(Vec::new()),
             start: Mutex::new(None),
         }
+    }
+
+    /// What its Create's runtime options ask of its processes: the owner of
+    /// their stdio, and whether they keep the inherited session keyring.
+    pub fn with_options(mut self, o: &crate::options::RuntimeOptions) -> Task {
+        self.base.io_owner = o.io_owner;
+        self.base.no_new_keyring = o.no_new_keyring;
+        self
+    }
+
+    /// The owner of its processes' stdio pipes and FIFOs (IoUid/IoGid).
+    pub fn io_owner(&self) -> Option<(u32, u32)> {
+        self.base.io_owner
+    }
+
+    /// The session keyring its processes join: runc's `_ses.<id>`, unless
+    /// its runtime options said NoNewKeyring.
+    pub fn session_keyring(&self) -> Option<String> {
+        (!self.base.no_new_keyring).then(|| podshim_sys::keyring::name_for(self.id.as_str()))
     }
 
     /// A container as a crashed shim's record left it.

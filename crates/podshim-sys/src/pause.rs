@@ -8,7 +8,9 @@
 //! When the sandbox asks for a pid namespace (Kubernetes'
 //! shareProcessNamespace, CRI's POD mode), the pause forks after pinning:
 //! the child is pid 1 of the pod's pid namespace and reaps every orphan of
-//! the pod's containers; the parent reports its pid and exits.
+//! the pod's containers; the parent reports its pid and exits. On a pure
+//! cgroup v2 host the pause forks in any case, the child straight into
+//! the pod's cgroup (CLONE_INTO_CGROUP), so nothing is migrated.
 
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -17,6 +19,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::cgroup::place::Placement;
 use crate::channel::ChildChannel;
 use crate::error::SysError;
 use crate::fork::{fork_reporting_child, Forked};
@@ -47,14 +50,15 @@ pub fn run() -> i32 {
     if set.thread_block().is_err() {
         return 2;
     }
-    let forks = match setup(&mut chan) {
-        Ok(forks) => forks,
+    let (pid_ns, placement) = match setup(&mut chan) {
+        Ok(set) => set,
         Err((stage, e)) => return chan.fail(stage, &e),
     };
-    if forks {
-        if let Forked::Parent(code) = fork_reporting_child(&mut chan, None) {
+    if pid_ns || placement.into_fd().is_some() {
+        if let Forked::Parent(code) = fork_reporting_child(&mut chan, placement.into_fd()) {
             return code;
         }
+        drop(placement);
     }
     if chan.report(&PauseReport::Ready).is_err() {
         return 2;
@@ -62,13 +66,18 @@ pub fn run() -> i32 {
     wait_for_end(&set, chan)
 }
 
-/// Enters the namespaces and pins them; true when a pid namespace was
-/// entered or made, so the caller must fork the real pause into it.
-fn setup(chan: &mut Chan) -> Result<bool, (&'static str, SysError)> {
+/// Joins the cgroup, enters the namespaces and pins them. True when a pid
+/// namespace was entered or made, so the caller must fork the real pause
+/// into it; on a pure v2 host without a user namespace the real pause is
+/// forked into the cgroup too (the placement holds its directory), so the
+/// pod's start needs no cgroup migration at all.
+fn setup(chan: &mut Chan) -> Result<(bool, Placement), (&'static str, SysError)> {
     let cfg: PauseConfig = chan.config().map_err(|e| ("config", e))?;
     let _ = nix::unistd::chdir("/");
     crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
-    crate::cgroup::join_self(&cfg.cgroup).map_err(|e| ("cgroup", e))?;
+    let user_ns = cfg.namespaces.iter().any(|r| r.kind == NsKind::User);
+    let fork_into = !user_ns && crate::cgroup::place::all_v2(&cfg.cgroup);
+    let placement = Placement::join(&cfg.cgroup, fork_into).map_err(|e| ("cgroup", e))?;
 
     if let Some(req) = cfg.namespaces.iter().find(|r| {
         !matches!(
@@ -115,7 +124,8 @@ fn setup(chan: &mut Chan) -> Result<bool, (&'static str, SysError)> {
         }
     }
     confine().map_err(|e| ("confine", e))?;
-    Ok(entered.joined.contains(&NsKind::Pid) || fresh.contains(&NsKind::Pid))
+    let pid_ns = entered.joined.contains(&NsKind::Pid) || fresh.contains(&NsKind::Pid);
+    Ok((pid_ns, placement))
 }
 
 /// With its namespaces pinned the pause needs nothing more of the host: an

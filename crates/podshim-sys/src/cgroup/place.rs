@@ -59,6 +59,12 @@ pub fn join_by_fd(dir: BorrowedFd<'_>) -> Result<(), SysError> {
         .map_err(|e| SysError::io("join cgroup", "cgroup.procs", e))
 }
 
+/// Whether every one of `dirs` is a v2 directory (a pure v2 host), so a
+/// fork into it is the only placement the process needs.
+pub fn all_v2(dirs: &[String]) -> bool {
+    !dirs.is_empty() && dirs.iter().all(|d| is_v2(d))
+}
+
 /// Whether `dir` is on a cgroup2 file system.
 fn is_v2(dir: &str) -> bool {
     nix::sys::statfs::statfs(dir)

@@ -35,9 +35,9 @@ runc_root=$work/runc
 crun_root=$work/crun
 
 if [ $quick = 1 ]; then
-  runs=10; pod_runs=5; scale=(10); ctr_scale=(10)
+  runs=10; pod_runs=5; scale=(10); ctr_scale=(10); soak=1000
 else
-  runs=40; pod_runs=20; scale=(10 100 500); ctr_scale=(10 100)
+  runs=40; pod_runs=20; scale=(10 100 500); ctr_scale=(10 100); soak=10000
 fi
 
 log() { echo "bench: $*" >&2; }
@@ -340,6 +340,27 @@ scale_ctr() { # runtime-name N
   R["ctr$n-shims|$name"]="$(wc -l < "$rss") - -"
 }
 
+# --- scenario 5: the shim's memory over many execs -------------------------
+
+scenario_soak() {
+  log "5: $soak execs in one pod"
+  "$podctl" run "$work/pod3" >/dev/null
+  local shim before after t0 t1
+  shim=$(jq -r .shim.pid "$PODSHIM_ROOT/podctl/pod3/pod.json")
+  # What the first exec allocates once (buffers, the exec path's code
+  # paged in) belongs to "before".
+  "$podctl" exec pod3 c1 -- true
+  before=$(rss_kb "$shim")
+  t0=$EPOCHREALTIME
+  for _ in $(seq "$soak"); do "$podctl" exec pod3 c1 -- true; done
+  t1=$EPOCHREALTIME
+  after=$(rss_kb "$shim")
+  "$podctl" rm --timeout 0 pod3
+  R["soak-before|podshim"]="$(echo "scale=3; $before/1024" | bc) - -"
+  R["soak-after|podshim"]="$(echo "scale=3; $after/1024" | bc) - -"
+  R["soak-perexec|podshim"]="$(awk -v t="$(ms "$t0" "$t1")" -v n="$soak" 'BEGIN{printf "%.3f", t/n}') - -"
+}
+
 # --- report -----------------------------------------------------------------
 
 cell() { local v=${R["$1|$2"]:-}; [ -z "$v" ] && { echo "-"; return; }
@@ -381,6 +402,9 @@ report() {
       row "scale$n-pausepss" "3. $n pods, pause PSS" MiB
       row "scale$n-cg" "3. $n pods, memory cgroup per pod" MiB
     done
+    row soak-before "5. shim RSS after 1 exec" MiB
+    row soak-after "5. shim RSS after $soak more execs" MiB
+    row soak-perexec "5. podctl exec, per exec" ms
     echo
     echo "Through containerd $(containerd --version | awk '{print $3}') (ctr; one shim per pod, grouped by io.kubernetes.cri.sandbox-id):"
     echo
@@ -481,6 +505,7 @@ date_tag=$(date -u +%Y-%m-%d)$([ $quick = 1 ] && echo -quick || true)
 scenario_one
 scenario_pod
 scenario_scale
+scenario_soak
 ctd_start
 scenario_ctr
 for n in "${ctr_scale[@]}"; do

@@ -140,8 +140,6 @@ pub struct PauseConfig {
     pub namespaces: Vec<NsRequest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
-    /// Directory where the namespaces are pinned (`P/ns`).
-    pub pin_dir: String,
     /// The cgroup to join first, one directory per hierarchy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cgroup: Vec<String>,

@@ -2,11 +2,11 @@
 //! check), unsharing, and pinning by bind mount so `nsenter --net=PATH`
 //! works and the namespace outlives its holder.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::mount::{umount2, MntFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
 use crate::error::SysError;
@@ -207,39 +207,30 @@ pub fn enter(
     Ok(out)
 }
 
-/// Pins this process's namespace `kind` at `target` by bind mount.
-pub fn pin_self(kind: NsKind, target: &Path) -> Result<(), SysError> {
-    pin(&format!("/proc/self/ns/{}", kind.proc_name()), target)
-}
-
-/// Pins namespace `kind` of process `pid` at `target` (`podshim pin`, for
-/// a pause in a user namespace, which cannot mount in the host's).
+/// Pins namespace `kind` of the pod's pause `pid` at `target`: a symlink
+/// to `/proc/PID/ns/KIND`, which `nsenter --net=TARGET`, CNI plugins and
+/// the pod's members open like the namespace itself. A symlink is not a
+/// mount: the host's mount table (which every container's new mount
+/// namespace copies) does not grow with the number of pods. The namespace
+/// lives as long as the pause, which is the pod's life anyway; a dangling
+/// pin then fails to open rather than naming another namespace.
 pub fn pin_of(pid: i32, kind: NsKind, target: &Path) -> Result<(), SysError> {
-    pin(&format!("/proc/{pid}/ns/{}", kind.proc_name()), target)
+    let source = format!("/proc/{pid}/ns/{}", kind.proc_name());
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = target.with_file_name(format!(".{}.tmp", name.unwrap_or_default()));
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(&source, &tmp).map_err(|e| SysError::io("create pin", &tmp, e))?;
+    fs::rename(&tmp, target).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        SysError::io("create pin", target, e)
+    })
 }
 
-/// Bind-mounts the namespace file `source` on `target`, made empty first.
-fn pin(source: &str, target: &Path) -> Result<(), SysError> {
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(target)
-        .map_err(|e| SysError::io("create pin", target, e))?;
-    mount(
-        Some(source),
-        target,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(|e| SysError::os("bind mount", format!("{source} on {}", target.display()), e))
-}
-
-/// Removes a pin: detaches the bind mount and deletes the file. A pin that
-/// is already gone is fine (teardown is repeatable).
+/// Removes a pin (a symlink, or the bind mount of a pin an older podshim
+/// made) and deletes the file. A pin that is already gone is fine
+/// (teardown is repeatable).
 pub fn unpin(target: &Path) -> Result<(), SysError> {
-    match umount2(target, MntFlags::MNT_DETACH) {
+    match umount2(target, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW) {
         Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
         Err(e) => return Err(SysError::os("umount", target.display(), e)),
     }

@@ -13,7 +13,6 @@
 //! the pod's cgroup (CLONE_INTO_CGROUP), so nothing is migrated.
 
 use std::os::fd::AsFd;
-use std::path::Path;
 
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -112,17 +111,7 @@ fn setup(chan: &mut Chan) -> Result<(bool, Placement), (&'static str, SysError)>
     for key in keys {
         crate::sysctl::write(key, &cfg.sysctl[key]).map_err(|e| ("sysctl", e))?;
     }
-    // In a user namespace the host's mounts are out of reach: the shim
-    // pins the namespaces then. The host's own (hostNetwork, ...) are not
-    // the pod's to pin.
-    if !entered.user() {
-        let pin_dir = Path::new(&cfg.pin_dir);
-        for kind in [NsKind::Net, NsKind::Ipc, NsKind::Uts] {
-            if cfg.namespaces.iter().any(|r| r.kind == kind) {
-                ns::pin_self(kind, &pin_dir.join(kind.proc_name())).map_err(|e| ("pin", e))?;
-            }
-        }
-    }
+    // The shim pins the namespaces once it knows the real pause.
     confine().map_err(|e| ("confine", e))?;
     let pid_ns = entered.joined.contains(&NsKind::Pid) || fresh.contains(&NsKind::Pid);
     Ok((pid_ns, placement))

@@ -222,7 +222,10 @@ impl Bundle {
                 None => match (pod_pins, kind) {
                     (Some(pin), NsKind::Net | NsKind::Ipc | NsKind::Uts) => {
                         let pinned = pin(kind.proc_name());
-                        if !Path::new(&pinned).exists() {
+                        // The pin itself, not what it links to: a pause
+                        // that just died makes the member fail, never
+                        // fall back to the host's namespace.
+                        if Path::new(&pinned).symlink_metadata().is_err() {
                             // The pod has the host's (hostNetwork, ...):
                             // so has the member.
                             continue;
@@ -230,9 +233,8 @@ impl Bundle {
                         Some(pinned)
                     }
                     // The pod's user namespace, when it has one.
-                    (Some(pin), NsKind::User) => {
-                        Some(pin(kind.proc_name())).filter(|p| Path::new(p).exists())
-                    }
+                    (Some(pin), NsKind::User) => Some(pin(kind.proc_name()))
+                        .filter(|p| Path::new(p).symlink_metadata().is_ok()),
                     _ => None,
                 },
             };

@@ -37,12 +37,6 @@ fn main() -> ExitCode {
             podshim_sys::proc::set_name("podshim-exec");
             return code(podshim_sys::exec::run());
         }
-        // `podshim pin PID DIR KIND...`: bind-mounts /proc/PID/ns/KIND on
-        // DIR/KIND, for a pause in a user namespace.
-        Some("pin") => {
-            podshim_sys::proc::set_name("podshim-pin");
-            return code(pin(&args[2..]));
-        }
         _ => podshim_sys::proc::set_name("podshim"),
     }
     let flags = match flags::Flags::parse(&args[1..]) {
@@ -76,23 +70,4 @@ fn main() -> ExitCode {
 
 fn code(c: i32) -> ExitCode {
     ExitCode::from(c.clamp(0, 255) as u8)
-}
-
-fn pin(args: &[String]) -> i32 {
-    let (Some(pid), Some(dir)) = (args.first().and_then(|p| p.parse().ok()), args.get(1)) else {
-        eprintln!("usage: podshim pin PID DIR KIND...");
-        return 2;
-    };
-    for kind in &args[2..] {
-        let Some(k) = podshim_sys::ns::NsKind::parse(kind) else {
-            eprintln!("podshim pin: unknown namespace kind {kind:?}");
-            return 2;
-        };
-        let target = std::path::Path::new(dir).join(k.proc_name());
-        if let Err(e) = podshim_sys::ns::pin_of(pid, k, &target) {
-            eprintln!("podshim pin: {e}");
-            return 1;
-        }
-    }
-    0
 }

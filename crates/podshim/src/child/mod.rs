@@ -184,11 +184,6 @@ pub fn spawn<C: Conversation>(
     Ok((child, ShimChannel::new(ours)?))
 }
 
-/// Re-executes this binary as `podshim <role> <args>` with no channel.
-pub fn spawn_plain(role: &str, args: &[&str], stdio: ChildStdio) -> Result<Child> {
-    spawn_with(role, args, stdio, Vec::new())
-}
-
 fn spawn_with(role: &str, args: &[&str], stdio: ChildStdio, fds: Vec<(i32, i32)>) -> Result<Child> {
     let mut argv = vec![role.to_string()];
     argv.extend(args.iter().map(|s| s.to_string()));

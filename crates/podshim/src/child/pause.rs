@@ -120,7 +120,6 @@ mod tests {
             pod: "p".into(),
             namespaces: Vec::new(),
             hostname: None,
-            pin_dir: "/x".into(),
             cgroup: Vec::new(),
             sysctl: Default::default(),
         }

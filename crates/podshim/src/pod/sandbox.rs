@@ -5,7 +5,6 @@
 //! containers' log pipes for a shim that might crash.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
 use std::sync::Arc;
 
 use podshim_sys::msg::{NsRequest, PauseConfig};
@@ -102,7 +101,7 @@ impl Pod {
             r.namespaces = PINNED
                 .iter()
                 .map(|k| (k.proc_name(), self.paths.ns_pin(k.proc_name())))
-                .filter(|(_, p)| p.exists())
+                .filter(|(_, p)| p.symlink_metadata().is_ok())
                 .map(|(k, p)| (k.to_string(), p.to_string_lossy().into_owned()))
                 .collect();
         });
@@ -144,7 +143,6 @@ impl Pod {
         let (mut pause, chan) =
             child::spawn("pause", &["--pod", self.id.as_str()], Default::default())?;
         self.record_pause(pause.pid());
-        let user_ns = namespaces.iter().any(|r| r.kind == NsKind::User);
         let kinds: Vec<NsKind> = PINNED
             .into_iter()
             .filter(|k| namespaces.iter().any(|r| r.kind == *k))
@@ -152,7 +150,6 @@ impl Pod {
         let cfg = PauseConfig {
             pod: self.id.to_string(),
             hostname: bundle.spec.hostname().clone(),
-            pin_dir: ns_dir.to_string_lossy().into_owned(),
             cgroup: sandbox
                 .resources
                 .as_ref()
@@ -183,9 +180,10 @@ impl Pod {
                     PauseStep::Ready => break,
                 }
             }
-            // In its user namespace the pause cannot mount on the host.
-            if user_ns {
-                pin_from_outside(pause.pid(), &ns_dir, &kinds).await?;
+            // The pod's own namespaces, pinned as links to the real pause's.
+            for kind in &kinds {
+                ns::pin_of(pause.pid(), *kind, &ns_dir.join(kind.proc_name()))
+                    .map_err(|e| ShimError::Internal(format!("pin the pod's namespaces: {e}")))?;
             }
             Ok(hs.into_link())
         }
@@ -272,25 +270,5 @@ impl Pod {
         self.emit(self.id.as_str(), Happened::Start { pid });
         self.emit(self.id.as_str(), Happened::SandboxReady { pid });
         Ok(pid)
-    }
-}
-
-/// Pins the namespaces `kinds` of `pid` in `dir` with `podshim pin`, a
-/// fresh process in the host's mount namespace.
-async fn pin_from_outside(pid: i32, dir: &Path, kinds: &[NsKind]) -> Result<()> {
-    let dir = dir.to_string_lossy().into_owned();
-    let pid_arg = pid.to_string();
-    let mut args = vec![pid_arg.as_str(), dir.as_str()];
-    args.extend(kinds.iter().map(|k| k.proc_name()));
-    // Its errors go to the shim's own log.
-    let stdio = podshim_sys::spawn::ChildStdio {
-        stderr: std::io::stderr().as_fd().try_clone_to_owned().ok(),
-        ..Default::default()
-    };
-    match child::spawn_plain("pin", &args, stdio)?.wait().await? {
-        Some(0) => Ok(()),
-        code => Err(ShimError::Internal(format!(
-            "podshim pin {pid} exited with code {code:?} (see the shim log)"
-        ))),
     }
 }

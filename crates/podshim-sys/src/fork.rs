@@ -89,7 +89,10 @@ fn fork_into(into: Option<BorrowedFd<'_>>) -> Result<(ForkResult, bool), Errno> 
     };
     // SAFETY: clone3 without CLONE_VM is fork with arguments: it reads the
     // block above (alive across the call, its size passed) and gives the
-    // child a copy of this single-threaded process, as fork does.
+    // child a copy of this single-threaded process, as fork does. Unlike
+    // glibc's fork it leaves the thread descriptor's cached tid at the
+    // parent's, which only raise()/pthread_kill(self) read: our children
+    // signal themselves with kill(getpid()) or not at all.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_clone3,

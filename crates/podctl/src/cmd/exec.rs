@@ -208,6 +208,11 @@ fn copy_out<W: Write + Send + 'static>(
         let mut fifo = fifo;
         let mut buf = [0u8; 16384];
         loop {
+            // Read before the FIFO is: once the process had exited before
+            // this read, an empty FIFO means all it wrote has been copied.
+            // (Looked at after an empty read, the flag could have turned
+            // between the two while the last output arrived.)
+            let exited = done.load(Ordering::SeqCst);
             match fifo.read(&mut buf) {
                 Ok(n) if n > 0 => {
                     if to.write_all(&buf[..n]).and_then(|()| to.flush()).is_err() {
@@ -215,9 +220,9 @@ fn copy_out<W: Write + Send + 'static>(
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                // Nothing buffered: finished once the process has exited.
+                // Nothing buffered: finished if the process had exited.
                 _ => {
-                    if done.load(Ordering::SeqCst) {
+                    if exited {
                         return;
                     }
                     let fd = fifo.as_fd();

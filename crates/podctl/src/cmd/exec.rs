@@ -160,14 +160,29 @@ pub(crate) fn run_process(
     make(&s, [&in_path, &out_path.to_string_lossy(), &err_path])?;
 
     let done = Arc::new(AtomicBool::new(false));
-    let mut copiers = vec![copy_out(out_fifo, std::io::stdout(), done.clone())];
+    // Its write end closed wakes the copiers the moment the process ends.
+    let (wake_r, wake_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let mut wake_w = Some(wake_w);
+    let mut copiers = vec![copy_out(
+        out_fifo,
+        std::io::stdout(),
+        done.clone(),
+        wake_r.try_clone()?,
+    )];
     if let Some(f) = err_fifo {
-        copiers.push(copy_out(f, std::io::stderr(), done.clone()));
+        copiers.push(copy_out(
+            f,
+            std::io::stderr(),
+            done.clone(),
+            wake_r.try_clone()?,
+        ));
     }
+    drop(wake_r);
     let raw = if tty { RawTerminal::enter() } else { None };
     let started = s.exec_start(task, exec_id);
     if let Err(e) = started {
         done.store(true, Ordering::SeqCst);
+        drop(wake_w.take());
         drop(raw);
         let _ = s.delete_exec(task, exec_id);
         return Err(e).with_context(|| format!("start {} in {task}", what(exec_id)));
@@ -180,6 +195,7 @@ pub(crate) fn run_process(
     }
     let code = s.wait_exec(task, exec_id);
     done.store(true, Ordering::SeqCst);
+    drop(wake_w.take());
     for h in copiers {
         let _ = h.join();
     }
@@ -197,11 +213,13 @@ fn what(exec_id: &str) -> &'static str {
     }
 }
 
-/// Copies a FIFO to our stdout/stderr until `done`, then what is left.
+/// Copies a FIFO to our stdout/stderr until `done`, then what is left;
+/// `wake` hangs up when `done` is set.
 fn copy_out<W: Write + Send + 'static>(
     fifo: File,
     mut to: W,
     done: Arc<AtomicBool>,
+    wake: std::os::fd::OwnedFd,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let _ = set_nonblocking(fifo.as_fd());
@@ -225,9 +243,11 @@ fn copy_out<W: Write + Send + 'static>(
                     if exited {
                         return;
                     }
-                    let fd = fifo.as_fd();
-                    let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
-                    let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(20u8));
+                    let mut fds = [
+                        nix::poll::PollFd::new(fifo.as_fd(), nix::poll::PollFlags::POLLIN),
+                        nix::poll::PollFd::new(wake.as_fd(), nix::poll::PollFlags::POLLIN),
+                    ];
+                    let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE);
                 }
             }
         }

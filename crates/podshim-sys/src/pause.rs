@@ -1,12 +1,13 @@
 //! `podshim pause`: the pod's infra process. Enters (or creates) the pod's
-//! net, IPC and UTS namespaces, sets the hostname, brings `lo` up, pins the
-//! namespaces under `P/ns/`, confines itself (an empty read-only root of
-//! its own, no capabilities, no_new_privs, not dumpable), reports ready,
+//! net, IPC and UTS namespaces, sets the hostname, brings `lo` up,
+//! confines itself (an empty read-only root of its own, no capabilities,
+//! no_new_privs, not dumpable), reports ready (the shim then pins its
+//! namespaces as links under `P/ns/`),
 //! then sleeps: it reaps any child it inherits, holds the log pipes the
 //! shim hands it, and exits 0 on SIGTERM or SIGINT.
 //!
 //! When the sandbox asks for a pid namespace (Kubernetes'
-//! shareProcessNamespace, CRI's POD mode), the pause forks after pinning:
+//! shareProcessNamespace, CRI's POD mode), the pause forks once confined:
 //! the child is pid 1 of the pod's pid namespace and reaps every orphan of
 //! the pod's containers; the parent reports its pid and exits. On a pure
 //! cgroup v2 host the pause forks in any case, the child straight into
@@ -65,7 +66,7 @@ pub fn run() -> i32 {
     wait_for_end(&set, chan)
 }
 
-/// Joins the cgroup, enters the namespaces and pins them. True when a pid
+/// Joins the cgroup and enters the namespaces. True when a pid
 /// namespace was entered or made, so the caller must fork the real pause
 /// into it; on a pure v2 host without a user namespace the real pause is
 /// forked into the cgroup too (the placement holds its directory), so the
@@ -117,7 +118,7 @@ fn setup(chan: &mut Chan) -> Result<(bool, Placement), (&'static str, SysError)>
     Ok((pid_ns, placement))
 }
 
-/// With its namespaces pinned the pause needs nothing more of the host: an
+/// With its namespaces made the pause needs nothing more of the host: an
 /// empty read-only root in a mount namespace of its own, no capability
 /// (bounding set included), no_new_privs, not dumpable. What a member of
 /// the pod can reach of it (ptrace, /proc/1/root, /proc/1/fd) holds

@@ -258,3 +258,34 @@ pub fn log_line(path: &std::path::Path, needle: &str) -> String {
             .map(|l| l.splitn(4, ' ').nth(3).unwrap_or("").to_string())
     })
 }
+
+/// The security context of a container config (container_config fills it in).
+pub fn container_security(c: &mut ContainerConfig) -> &mut LinuxContainerSecurityContext {
+    c.linux
+        .get_or_insert_with(Default::default)
+        .security_context
+        .get_or_insert_with(Default::default)
+}
+
+/// The security context of a pod sandbox config (sandbox_config fills it in).
+pub fn sandbox_security(c: &mut PodSandboxConfig) -> &mut LinuxSandboxSecurityContext {
+    c.linux
+        .get_or_insert_with(Default::default)
+        .security_context
+        .get_or_insert_with(Default::default)
+}
+
+/// A pod sandbox config `name` (pid mode CONTAINER) with its log directory
+/// `logs-NAME` made under the test's work directory and its cgroup parent
+/// under the test's; the log directory too.
+pub fn sandbox_for(env: &TestEnv, name: &str) -> (PodSandboxConfig, std::path::PathBuf) {
+    let logs = env.work.join(format!("logs-{name}"));
+    std::fs::create_dir_all(&logs).unwrap();
+    let config = sandbox_config(
+        name,
+        NamespaceMode::Container,
+        &logs.to_string_lossy(),
+        &format!("/{}/pod-{name}", env.cgroup_parent),
+    );
+    (config, logs)
+}

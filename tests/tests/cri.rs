@@ -339,11 +339,7 @@ async fn host_and_sysctl_view(
         if host {
             // As kubelet: a hostNetwork pod gets no hostname of its own.
             config.hostname = String::new();
-            let linux = config.linux.as_mut().unwrap();
-            let ns = linux
-                .security_context
-                .as_mut()
-                .unwrap()
+            let ns = sandbox_security(&mut config)
                 .namespace_options
                 .as_mut()
                 .unwrap();
@@ -364,13 +360,7 @@ async fn host_and_sysctl_view(
         let sandbox = run_sandbox(c, &sconfig, handler, ctd).await;
         let mut cconfig = container_config("app", NamespaceMode::Container, "sleep 1000");
         if host {
-            let ns = cconfig
-                .linux
-                .as_mut()
-                .unwrap()
-                .security_context
-                .as_mut()
-                .unwrap()
+            let ns = container_security(&mut cconfig)
                 .namespace_options
                 .as_mut()
                 .unwrap();
@@ -516,24 +506,11 @@ async fn cri_a_privileged_container_starts_as_under_runc() {
             &logs.to_string_lossy(),
             &format!("/{}/pod-priv-{handler}", env.cgroup_parent),
         );
-        let sctx = sconfig
-            .linux
-            .as_mut()
-            .unwrap()
-            .security_context
-            .as_mut()
-            .unwrap();
+        let sctx = sandbox_security(&mut sconfig);
         sctx.privileged = true;
         let sandbox = run_sandbox(&mut c, &sconfig, handler, &ctd).await;
         let mut config = container_config("priv", NamespaceMode::Container, "sleep 1000");
-        config
-            .linux
-            .as_mut()
-            .unwrap()
-            .security_context
-            .as_mut()
-            .unwrap()
-            .privileged = true;
+        container_security(&mut config).privileged = true;
         let id = run_container(&mut c, &ctd, &sandbox, &sconfig, config).await;
         let r = exec_sync(
             &mut c,
@@ -592,32 +569,11 @@ async fn propagation_view(
         )
     };
     sh(format!("mount --bind {v} {v} && mount --make-shared {v}"));
-    let logs = env.work.join(format!("logs-prop-{handler}"));
-    std::fs::create_dir_all(&logs).unwrap();
-    let mut sconfig = sandbox_config(
-        &format!("prop-{handler}"),
-        NamespaceMode::Container,
-        &logs.to_string_lossy(),
-        &format!("/{}/pod-prop-{handler}", env.cgroup_parent),
-    );
-    sconfig
-        .linux
-        .as_mut()
-        .unwrap()
-        .security_context
-        .as_mut()
-        .unwrap()
-        .privileged = true;
+    let (mut sconfig, _logs) = sandbox_for(env, &format!("prop-{handler}"));
+    sandbox_security(&mut sconfig).privileged = true;
     let sandbox = run_sandbox(c, &sconfig, handler, ctd).await;
     let mut config = container_config("prop", NamespaceMode::Container, "sleep 1000");
-    config
-        .linux
-        .as_mut()
-        .unwrap()
-        .security_context
-        .as_mut()
-        .unwrap()
-        .privileged = true;
+    container_security(&mut config).privileged = true;
     for (at, p) in [
         ("/priv", MountPropagation::PropagationPrivate),
         ("/slave", MountPropagation::PropagationHostToContainer),
@@ -707,13 +663,7 @@ async fn cri_a_debug_container_joins_its_targets_pid_namespace() {
             };
             let mut config = container_config(name, NamespaceMode::Container, script);
             if name == "debug" {
-                let ns = config
-                    .linux
-                    .as_mut()
-                    .unwrap()
-                    .security_context
-                    .as_mut()
-                    .unwrap()
+                let ns = container_security(&mut config)
                     .namespace_options
                     .as_mut()
                     .unwrap();

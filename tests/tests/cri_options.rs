@@ -29,14 +29,7 @@ async fn io_and_keyring(
     env: &TestEnv,
     handler: &str,
 ) -> Seen {
-    let logs = env.work.join(format!("logs-{handler}"));
-    std::fs::create_dir_all(&logs).unwrap();
-    let sconfig = sandbox_config(
-        &format!("opt-{handler}"),
-        NamespaceMode::Container,
-        &logs.to_string_lossy(),
-        &format!("/{}/pod-opt-{handler}", env.cgroup_parent),
-    );
+    let (sconfig, logs) = sandbox_for(env, &format!("opt-{handler}"));
     let sandbox = run_sandbox(c, &sconfig, handler, ctd).await;
     let mut config = container_config(
         "probe",
@@ -44,14 +37,7 @@ async fn io_and_keyring(
         "(echo reopened > /dev/stdout) 2>/dev/null || echo refused; \
          echo owner $(stat -L -c %u:%g /proc/$$/fd/1); podprobe view; sleep 1000",
     );
-    config
-        .linux
-        .as_mut()
-        .unwrap()
-        .security_context
-        .as_mut()
-        .unwrap()
-        .run_as_user = Some(Int64Value { value: 1000 });
+    container_security(&mut config).run_as_user = Some(Int64Value { value: 1000 });
     let id = run_container(c, ctd, &sandbox, &sconfig, config).await;
     let log = logs.join("probe.log");
     let view: Value = serde_json::from_str(&log_line(&log, "session_keyring")).unwrap();
@@ -126,14 +112,7 @@ async fn rro_view(
         .status()
         .unwrap();
     assert!(ok.success(), "mount a tmpfs at {}", sub.display());
-    let logs = env.work.join(format!("logs-rro-{handler}"));
-    std::fs::create_dir_all(&logs).unwrap();
-    let sconfig = sandbox_config(
-        &format!("rro-{handler}"),
-        NamespaceMode::Container,
-        &logs.to_string_lossy(),
-        &format!("/{}/pod-rro-{handler}", env.cgroup_parent),
-    );
+    let (sconfig, logs) = sandbox_for(env, &format!("rro-{handler}"));
     let sandbox = run_sandbox(c, &sconfig, handler, ctd).await;
     let mut config = container_config(
         "rro",

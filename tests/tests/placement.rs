@@ -22,6 +22,34 @@ fn v2_mount() -> String {
         .expect("this host has no cgroup v2 hierarchy mounted")
 }
 
+/// strace following children (`-f`), with descriptors shown as paths
+/// (`-y`), watching forks and writes into `log`.
+fn strace(log: &std::path::Path) -> Command {
+    let mut c = Command::new("strace");
+    c.args([
+        "-f",
+        "-qq",
+        "-y",
+        "-e",
+        "trace=clone3,write",
+        "-e",
+        "signal=none",
+    ])
+    .arg("-o")
+    .arg(log)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    c
+}
+
+/// The forks into a cgroup (clone3 with CLONE_INTO_CGROUP) in `trace`.
+fn forks_into_cgroups(trace: &str) -> Vec<&str> {
+    trace
+        .lines()
+        .filter(|l| l.contains("clone3(") && l.contains("CLONE_INTO_CGROUP"))
+        .collect()
+}
+
 #[test]
 fn a_containers_processes_are_forked_into_their_v2_cgroup() {
     let mut env = TestEnv::new("place");
@@ -37,21 +65,8 @@ fn a_containers_processes_are_forked_into_their_v2_cgroup() {
     let pod = env.run_pod(&dir);
     let shim = env.pod_record(&pod).shim.pid;
     let log = env.work.join("strace.log");
-    let mut strace = Command::new("strace")
-        .args([
-            "-f",
-            "-qq",
-            "-y",
-            "-e",
-            "trace=clone3,write",
-            "-e",
-            "signal=none",
-        ])
-        .arg("-o")
-        .arg(&log)
+    let mut strace = strace(&log)
         .args(["-p", &shim.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .expect("run strace");
     wait_for(Duration::from_secs(10), "strace to attach", || {
@@ -92,10 +107,7 @@ fn a_containers_processes_are_forked_into_their_v2_cgroup() {
 
     let trace = std::fs::read_to_string(&log).unwrap();
     let v2 = v2_mount();
-    let into: Vec<&str> = trace
-        .lines()
-        .filter(|l| l.contains("clone3(") && l.contains("CLONE_INTO_CGROUP"))
-        .collect();
+    let into = forks_into_cgroups(&trace);
     // pid 1 of the new container, and the exec (strace shows the cgroup
     // only as a descriptor number; where they landed is checked below).
     assert!(into.len() >= 2, "clone3 into a cgroup: {into:#?}\n{trace}");
@@ -147,23 +159,11 @@ fn on_pure_v2_a_pod_starts_without_a_cgroup_migration() {
     let log = env.work.join("strace.log");
     // The whole start under strace: podctl, the shim it starts, and every
     // child of the shim.
-    let mut strace = Command::new("strace")
-        .args([
-            "-f",
-            "-qq",
-            "-y",
-            "-e",
-            "trace=clone3,write",
-            "-e",
-            "signal=none",
-        ])
-        .arg("-o")
-        .arg(&log)
+    let mut strace = strace(&log)
         .arg(env.podctl_path())
         .args(["run", dir.to_str().unwrap()])
         .envs(env.podctl_env())
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
         .spawn()
         .expect("run strace");
     // strace ends with the last process it follows, and the shim outlives
@@ -189,10 +189,7 @@ fn on_pure_v2_a_pod_starts_without_a_cgroup_migration() {
         .filter(|l| l.contains("write(") && l.contains("cgroup.procs>"))
         .collect();
     assert!(writes.is_empty(), "cgroup.procs written: {writes:#?}");
-    let into = trace
-        .lines()
-        .filter(|l| l.contains("clone3(") && l.contains("CLONE_INTO_CGROUP"))
-        .count();
+    let into = forks_into_cgroups(&trace).len();
     assert!(
         into >= 2,
         "the pause and pid 1 forked into their cgroups:\n{trace}"

@@ -5,7 +5,7 @@
 //! the shim, optionally takes a pseudo-terminal from the container's devpts,
 //! applies the process settings and executes.
 
-use crate::cgroup::place::Placement;
+use crate::cgroup::place::{ForkInto, Placement};
 use crate::channel::ChildChannel;
 use crate::error::SysError;
 use crate::fork::{fork_reporting_child, Forked};
@@ -50,7 +50,12 @@ fn enter(chan: &mut Chan) -> Result<Entered, (&'static str, SysError)> {
     let cfg: ExecConfig = chan.config().map_err(|e| ("config", e))?;
     crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
     let fork_into = !cfg.namespaces.iter().any(|n| n.kind == NsKind::User);
-    let placement = Placement::join(&cfg.cgroup, fork_into).map_err(|e| ("cgroup", e))?;
+    let fork = if fork_into {
+        ForkInto::V2
+    } else {
+        ForkInto::No
+    };
+    let placement = Placement::join(&cfg.cgroup, fork).map_err(|e| ("cgroup", e))?;
     let mut files = Vec::new();
     for req in &cfg.namespaces {
         let path = req.path.as_deref().ok_or_else(|| {

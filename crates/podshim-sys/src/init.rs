@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::cgroup::place::Placement;
+use crate::cgroup::place::{ForkInto, Placement};
 use crate::channel::ChildChannel;
 use crate::error::SysError;
 use crate::fork::{fork_reporting_child, Forked};
@@ -56,7 +56,12 @@ fn first_stage(chan: &mut Chan) -> Result<(InitConfig, Placement, bool), (&'stat
     let user_ns = ns(NsKind::User).is_some();
     let cgroup_ns = ns(NsKind::Cgroup);
     let fork_into = !user_ns && cgroup_ns.is_none_or(|n| n.path.is_none());
-    let placement = Placement::join(&cfg.cgroup, fork_into).map_err(|e| ("cgroup", e))?;
+    let fork = if fork_into {
+        ForkInto::V2
+    } else {
+        ForkInto::No
+    };
+    let placement = Placement::join(&cfg.cgroup, fork).map_err(|e| ("cgroup", e))?;
     let late_cgroupns = fork_into && cgroup_ns.is_some();
     let now: Vec<NsRequest> = cfg
         .namespaces

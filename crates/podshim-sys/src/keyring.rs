@@ -71,17 +71,36 @@ pub fn join_session(name: &str, how: Join) -> Result<(), SysError> {
     Ok(())
 }
 
-/// The permission mask of key `serial` (`type;uid;gid;perm;description`,
-/// perm in hex).
+/// The permission mask of key `serial` (hex, the fourth field).
 fn describe_perm(serial: libc::c_long) -> Result<u32, nix::errno::Errno> {
+    let text = describe(serial)?;
+    text.split(';')
+        .nth(3)
+        .and_then(|p| u32::from_str_radix(p, 16).ok())
+        .ok_or(nix::errno::Errno::EINVAL)
+}
+
+/// The description of the calling process's session keyring (for the test
+/// program's view of a container): its name, the last field, which may
+/// itself hold a `;`.
+#[cfg(feature = "probe")]
+pub fn session_description() -> Option<String> {
+    let text = describe(KEY_SPEC_SESSION_KEYRING).ok()?;
+    text.splitn(5, ';').nth(4).map(str::to_string)
+}
+
+/// keyctl(DESCRIBE): `type;uid;gid;perm;description`. A special id such
+/// as KEY_SPEC_SESSION_KEYRING names the caller's keyring (the kernel
+/// gives it a session keyring if it has none).
+fn describe(key: libc::c_long) -> Result<String, nix::errno::Errno> {
     let mut buf = [0u8; 512];
     // SAFETY: keyctl(DESCRIBE) writes at most buf.len() bytes into buf,
-    // which lives across the call.
+    // which lives across the call, and returns the size it needed.
     let n = unsafe {
         libc::syscall(
             libc::SYS_keyctl,
             KEYCTL_DESCRIBE,
-            serial,
+            key,
             buf.as_mut_ptr(),
             buf.len(),
         )
@@ -90,36 +109,7 @@ fn describe_perm(serial: libc::c_long) -> Result<u32, nix::errno::Errno> {
         return Err(nix::errno::Errno::last());
     }
     let text = String::from_utf8_lossy(&buf[..(n as usize).min(buf.len())]);
-    text.split(';')
-        .nth(3)
-        .and_then(|p| u32::from_str_radix(p.trim_end_matches('\0'), 16).ok())
-        .ok_or(nix::errno::Errno::EINVAL)
-}
-
-/// The description of the calling process's session keyring, if it has
-/// one (for the test program's view of a container).
-#[cfg(feature = "probe")]
-pub fn session_description() -> Option<String> {
-    let mut buf = [0u8; 512];
-    // SAFETY: as in describe_perm; KEY_SPEC_SESSION_KEYRING names the
-    // caller's session keyring (the kernel gives it one if it has none).
-    let n = unsafe {
-        libc::syscall(
-            libc::SYS_keyctl,
-            KEYCTL_DESCRIBE,
-            KEY_SPEC_SESSION_KEYRING,
-            buf.as_mut_ptr(),
-            buf.len(),
-        )
-    };
-    if n <= 0 {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&buf[..(n as usize).min(buf.len())]);
-    text.trim_end_matches('\0')
-        .rsplit(';')
-        .next()
-        .map(str::to_string)
+    Ok(text.trim_end_matches('\0').to_string())
 }
 
 #[cfg(test)]

@@ -216,14 +216,8 @@ pub fn enter(
 /// pin then fails to open rather than naming another namespace.
 pub fn pin_of(pid: i32, kind: NsKind, target: &Path) -> Result<(), SysError> {
     let source = format!("/proc/{pid}/ns/{}", kind.proc_name());
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned());
-    let tmp = target.with_file_name(format!(".{}.tmp", name.unwrap_or_default()));
-    let _ = fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(&source, &tmp).map_err(|e| SysError::io("create pin", &tmp, e))?;
-    fs::rename(&tmp, target).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        SysError::io("create pin", target, e)
-    })
+    // symlink(2) makes the link whole or not at all.
+    std::os::unix::fs::symlink(&source, target).map_err(|e| SysError::io("create pin", target, e))
 }
 
 /// Removes a pin (a symlink, or the bind mount of a pin an older podshim

@@ -19,7 +19,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::cgroup::place::Placement;
+use crate::cgroup::place::{ForkInto, Placement};
 use crate::channel::ChildChannel;
 use crate::error::SysError;
 use crate::fork::{fork_reporting_child, Forked};
@@ -76,8 +76,12 @@ fn setup(chan: &mut Chan) -> Result<(bool, Placement), (&'static str, SysError)>
     let _ = nix::unistd::chdir("/");
     crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
     let user_ns = cfg.namespaces.iter().any(|r| r.kind == NsKind::User);
-    let fork_into = !user_ns && crate::cgroup::place::all_v2(&cfg.cgroup);
-    let placement = Placement::join(&cfg.cgroup, fork_into).map_err(|e| ("cgroup", e))?;
+    let fork = if user_ns {
+        ForkInto::No
+    } else {
+        ForkInto::PureV2
+    };
+    let placement = Placement::join(&cfg.cgroup, fork).map_err(|e| ("cgroup", e))?;
 
     if let Some(req) = cfg.namespaces.iter().find(|r| {
         !matches!(

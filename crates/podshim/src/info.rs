@@ -100,7 +100,7 @@ pub fn features() -> Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": podshim_sys::caps::names(),
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false,
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false,
                        "rdma": false},
             "seccomp": {
                 "enabled": true,
@@ -141,6 +141,7 @@ mod tests {
             .as_array()
             .unwrap()
             .contains(&json!("CAP_CHECKPOINT_RESTORE")));
-        assert_eq!(f["linux"]["cgroup"]["systemd"], json!(false));
+        // The systemd cgroup driver is built in (used where systemd is init).
+        assert_eq!(f["linux"]["cgroup"]["systemd"], json!(true));
     }
 }

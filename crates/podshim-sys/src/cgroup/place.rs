@@ -17,6 +17,19 @@ use nix::fcntl::OFlag;
 use crate::error::SysError;
 
 /// The cgroup a forked process starts in.
+/// Whether the fork may go into the v2 directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForkInto {
+    /// No: every directory is written now.
+    No,
+    /// Yes: the v1 directories are written now, the v2 one is forked into.
+    V2,
+    /// Only where v2 is the only hierarchy (where the fork then spares
+    /// the only migration); else as `No`. For a process that would fork
+    /// just for this (the pause).
+    PureV2,
+}
+
 #[derive(Debug, Default)]
 pub struct Placement {
     /// The v2 directory, to fork into; none when everything was joined.
@@ -24,15 +37,18 @@ pub struct Placement {
 }
 
 impl Placement {
-    /// Joins the caller to `dirs` (one per hierarchy), except, when
-    /// `fork_into` allows it, the v2 directory, which is kept open for the
-    /// fork ([`Placement::into_fd`]).
-    pub fn join(dirs: &[String], fork_into: bool) -> Result<Placement, SysError> {
-        if !fork_into {
+    /// Joins the caller to `dirs` (one per hierarchy), except, as `fork`
+    /// allows it, the v2 directory, which is kept open for the fork
+    /// ([`Placement::into_fd`]).
+    pub fn join(dirs: &[String], fork: ForkInto) -> Result<Placement, SysError> {
+        let (v2, v1): (Vec<&String>, Vec<&String>) = match fork {
+            ForkInto::No => (Vec::new(), dirs.iter().collect()),
+            _ => dirs.iter().partition(|d| is_v2(d)),
+        };
+        if fork == ForkInto::PureV2 && !v1.is_empty() {
             super::join_self(dirs)?;
             return Ok(Placement::default());
         }
-        let (v2, v1): (Vec<&String>, Vec<&String>) = dirs.iter().partition(|d| is_v2(d));
         let v1: Vec<String> = v1.into_iter().cloned().collect();
         super::join_self(&v1)?;
         let v2 = match v2.first() {
@@ -57,12 +73,6 @@ pub fn join_by_fd(dir: BorrowedFd<'_>) -> Result<(), SysError> {
         .map_err(|e| SysError::os("open", "cgroup.procs", e))?;
     std::io::Write::write_all(&mut std::fs::File::from(procs), b"0")
         .map_err(|e| SysError::io("join cgroup", "cgroup.procs", e))
-}
-
-/// Whether every one of `dirs` is a v2 directory (a pure v2 host), so a
-/// fork into it is the only placement the process needs.
-pub fn all_v2(dirs: &[String]) -> bool {
-    !dirs.is_empty() && dirs.iter().all(|d| is_v2(d))
 }
 
 /// Whether `dir` is on a cgroup2 file system.

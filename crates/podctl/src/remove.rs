@@ -3,10 +3,12 @@
 //! network, then the sandbox, then shutdown); when the shim is gone it falls
 //! back to `podshim delete` per task, as containerd does after a shim crash.
 
+use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 use podshim_state::{read_json, PodPaths};
 use podshim_types::{Id, PodManifest, PodRecord, ProcessStamp};
 
@@ -124,10 +126,26 @@ fn wait_and_delete(s: &Shim, id: &str, how: Stopping, timeout: Duration) -> anyh
     Ok(())
 }
 
+/// Waits up to `limit` for the shim to exit, woken by its pidfd.
 fn wait_gone(shim: &ProcessStamp, limit: Duration) {
+    let Some(pid) = rustix::process::Pid::from_raw(shim.pid) else {
+        return;
+    };
+    let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) else {
+        return; // gone already
+    };
+    // The pid may name another process by now: the stamp decides.
+    if shim.has_exited() {
+        return;
+    }
     let deadline = Instant::now() + limit;
-    while Instant::now() < deadline && !shim.has_exited() {
-        std::thread::sleep(Duration::from_millis(5));
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return,
+        }
     }
 }
 

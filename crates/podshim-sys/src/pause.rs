@@ -9,9 +9,11 @@
 //! When the sandbox asks for a pid namespace (Kubernetes'
 //! shareProcessNamespace, CRI's POD mode), the pause forks once confined:
 //! the child is pid 1 of the pod's pid namespace and reaps every orphan of
-//! the pod's containers; the parent reports its pid and exits. On a pure
-//! cgroup v2 host the pause forks in any case, the child straight into
-//! the pod's cgroup (CLONE_INTO_CGROUP), so nothing is migrated.
+//! the pod's containers; the parent reports its pid and exits. Where
+//! there is a cgroup v2 hierarchy the pause forks in any case, the child
+//! straight into the pod's v2 cgroup (CLONE_INTO_CGROUP), so nothing is
+//! migrated under the global threadgroup lock (the v1 directories are
+//! joined one thread at a time, which skips it).
 
 use std::os::fd::AsFd;
 
@@ -68,19 +70,15 @@ pub fn run() -> i32 {
 
 /// Joins the cgroup and enters the namespaces. True when a pid
 /// namespace was entered or made, so the caller must fork the real pause
-/// into it; on a pure v2 host without a user namespace the real pause is
-/// forked into the cgroup too (the placement holds its directory), so the
-/// pod's start needs no cgroup migration at all.
+/// into it; without a user namespace the real pause is forked into the v2
+/// cgroup too (the placement holds its directory), so the pod's start
+/// takes the global threadgroup lock nowhere.
 fn setup(chan: &mut Chan) -> Result<(bool, Placement), (&'static str, SysError)> {
     let cfg: PauseConfig = chan.config().map_err(|e| ("config", e))?;
     let _ = nix::unistd::chdir("/");
     crate::fds::cloexec_from(3).map_err(|e| ("fds", e))?;
     let user_ns = cfg.namespaces.iter().any(|r| r.kind == NsKind::User);
-    let fork = if user_ns {
-        ForkInto::No
-    } else {
-        ForkInto::PureV2
-    };
+    let fork = if user_ns { ForkInto::No } else { ForkInto::V2 };
     let placement = Placement::join(&cfg.cgroup, fork).map_err(|e| ("cgroup", e))?;
 
     if let Some(req) = cfg.namespaces.iter().find(|r| {

@@ -1,10 +1,12 @@
-//! How a re-executed child (`init`, `exec`) puts the process it forks in
-//! the task's cgroup. The v1 directories are joined by writing
-//! `cgroup.procs`, as always. The v2 directory is entered by the fork
-//! itself, clone3 with CLONE_INTO_CGROUP (Linux 5.7), which spares a
-//! migration (a write to cgroup.procs takes the cgroup threadgroup lock
-//! for writing); where clone3 is missing, the child writes its own pid
-//! through the directory's descriptor. Forking into the directory needs
+//! How a re-executed child (`pause`, `init`, `exec`) puts the process it
+//! forks in the task's cgroup. The single-threaded child joins the v1
+//! directories itself, one thread at a time (`tasks`, see
+//! [`super::join_self`]), and the fork inherits them. The v2 directory is
+//! entered by the fork itself, clone3 with CLONE_INTO_CGROUP (Linux 5.7),
+//! which spares a migration (a write to cgroup.procs takes the cgroup
+//! threadgroup lock for writing, whose first taking after a quiet spell
+//! waits out an RCU grace period); where clone3 is missing, the child
+//! writes its own pid through the directory's descriptor. Forking into the directory needs
 //! the permission checks to pass with the caller's own credentials and
 //! cgroup namespace, so it is used only where no user namespace is
 //! involved and a cgroup namespace is made after the fork, not joined
@@ -16,7 +18,6 @@ use nix::fcntl::OFlag;
 
 use crate::error::SysError;
 
-/// The cgroup a forked process starts in.
 /// Whether the fork may go into the v2 directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ForkInto {
@@ -24,12 +25,9 @@ pub enum ForkInto {
     No,
     /// Yes: the v1 directories are written now, the v2 one is forked into.
     V2,
-    /// Only where v2 is the only hierarchy (where the fork then spares
-    /// the only migration); else as `No`. For a process that would fork
-    /// just for this (the pause).
-    PureV2,
 }
 
+/// The cgroup a forked process starts in.
 #[derive(Debug, Default)]
 pub struct Placement {
     /// The v2 directory, to fork into; none when everything was joined.
@@ -45,10 +43,6 @@ impl Placement {
             ForkInto::No => (Vec::new(), dirs.iter().collect()),
             _ => dirs.iter().partition(|d| is_v2(d)),
         };
-        if fork == ForkInto::PureV2 && !v1.is_empty() {
-            super::join_self(dirs)?;
-            return Ok(Placement::default());
-        }
         let v1: Vec<String> = v1.into_iter().cloned().collect();
         super::join_self(&v1)?;
         let v2 = match v2.first() {

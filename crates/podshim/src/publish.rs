@@ -11,7 +11,7 @@ use containerd_shim_protos::events::task::{
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim_protos::protobuf::{MessageField, MessageFull};
+use containerd_shim_protos::protobuf::{Message, MessageField};
 use containerd_shim_protos::shim::event::Envelope;
 use containerd_shim_protos::shim::events::ForwardRequest;
 use containerd_shim_protos::shim_async::{Client, EventsClient};
@@ -105,7 +105,10 @@ impl Publisher {
         if let Err(e) = self.log.append(&self.pod, id, topic, detail) {
             tracing::error!(pod = %self.pod, container = id, "event log: {e}");
         }
-        if let (Some(tx), Some(event)) = (&self.forward, containerd_form(id, &what)) {
+        let Some(tx) = &self.forward else {
+            return;
+        };
+        if let Some(event) = containerd_form(id, &what) {
             let env = Envelope {
                 timestamp: MessageField::some(timestamp(SystemTime::now())),
                 namespace: self.namespace.clone(),
@@ -269,9 +272,16 @@ fn containerd_form(id: &str, what: &Happened) -> Option<Any> {
     }
 }
 
-fn pack<M: MessageFull>(m: &M) -> Option<Any> {
+/// The protobuf package of every event message here. containerd takes a
+/// message's full name as its type URL; it is written out, since asking
+/// the message's descriptor builds protobuf's reflection tables for the
+/// events file and every file it imports, heap the shim would keep for
+/// its whole life.
+const EVENTS_PACKAGE: &str = "containerd.events";
+
+fn pack<M: Message>(m: &M) -> Option<Any> {
     Some(Any {
-        type_url: M::descriptor().full_name().to_string(),
+        type_url: format!("{EVENTS_PACKAGE}.{}", M::NAME),
         value: m.write_to_bytes().ok()?,
         ..Default::default()
     })
@@ -319,5 +329,29 @@ async fn forwarder(addr: String, mut rx: mpsc::UnboundedReceiver<Envelope>) {
             tokio::time::sleep(delay).await;
             delay *= 2;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use containerd_shim_protos::protobuf::MessageFull;
+
+    fn named_as_protobuf<M: MessageFull>() {
+        let any = pack(&M::new()).unwrap();
+        assert_eq!(any.type_url, M::descriptor().full_name());
+    }
+
+    #[test]
+    fn event_names_are_the_protobuf_full_names() {
+        named_as_protobuf::<TaskCreate>();
+        named_as_protobuf::<TaskStart>();
+        named_as_protobuf::<TaskExit>();
+        named_as_protobuf::<TaskDelete>();
+        named_as_protobuf::<TaskExecAdded>();
+        named_as_protobuf::<TaskExecStarted>();
+        named_as_protobuf::<TaskOOM>();
+        named_as_protobuf::<TaskPaused>();
+        named_as_protobuf::<TaskResumed>();
     }
 }

@@ -76,11 +76,11 @@ e2e: deps build rootfs
 # Side by side with runc, crun and containerd-shim-runc-v2 (hack/bench.sh):
 # bench/results/<date>.md and .svg. bench-quick is the short version.
 BENCH_DEPS := hyperfine jq bc runc crun gcc
-bench: deps build rootfs
+bench: deps build rootfs containerd-versions
 	bash hack/deps.sh $(BENCH_DEPS)
 	bash hack/bench.sh $(CURDIR)/$(RELEASE_DIR) $(CURDIR)/$(TEST_ROOTFS) $(CURDIR)/bench/results
 
-bench-quick: deps build rootfs
+bench-quick: deps build rootfs containerd-versions
 	bash hack/deps.sh $(BENCH_DEPS)
 	bash hack/bench.sh --quick $(CURDIR)/$(RELEASE_DIR) $(CURDIR)/$(TEST_ROOTFS) $(CURDIR)/bench/results
 

@@ -272,9 +272,12 @@ scenario_scale() {
 # --- containerd: scenario 4 and the runc-v2 shim at scale --------------------
 
 ctd_pid=""
-ctd_start() {
+ctd_bin=containerd ctr_bin=ctr ctd_path=""
+ctd_start() { # [containerd binary: its ctr and runc shim beside it]
+  ctd_bin=${1:-containerd} ctr_bin=ctr ctd_path=""
+  if [ -n "${1:-}" ]; then ctd_path=$(dirname "$1"):; ctr_bin=$(dirname "$1")/ctr; fi
   local d=$work/containerd
-  mkdir -p "$d"
+  rm -rf "$d"; mkdir -p "$d"
   cat > "$d/config.toml" <<EOF
 version = 2
 root = "$d/root"
@@ -286,17 +289,18 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = "$d/sock.ttrpc"
 EOF
   mkdir -p "$d/bin"; ln -sfn "$bin/podshim" "$d/bin/containerd-shim-podshim-v1"
-  PATH=$d/bin:$PATH containerd --config "$d/config.toml" >"$d/log" 2>&1 &
+  PATH=$d/bin:$ctd_path$PATH "$ctd_bin" --config "$d/config.toml" >"$d/log" 2>&1 &
   ctd_pid=$!
   for _ in $(seq 200); do [ -S "$d/sock" ] && break; sleep 0.05; done
 }
 ctd_stop() { [ -n "$ctd_pid" ] && kill "$ctd_pid" && wait "$ctd_pid" 2>/dev/null || true; ctd_pid=""; }
-ctr_() { ctr -a "$work/containerd/sock" -n bench "$@"; }
+ctr_() { "$ctr_bin" -a "$work/containerd/sock" -n bench "$@"; }
 
-scenario_ctr() {
-  log "4: ctr run --rm /bin/true through containerd"
-  R["ctr|podshim"]=$(hf ctrp "ctr -a $work/containerd/sock -n bench run --rm --runtime io.containerd.podshim.v1 --rootfs $rootfs b1 /bin/true")
-  R["ctr|runcv2"]=$(hf ctrr "ctr -a $work/containerd/sock -n bench run --rm --runtime io.containerd.runc.v2 --rootfs $rootfs b2 /bin/true")
+scenario_ctr() { # key
+  local k=${1:-ctr}
+  log "4: ctr run --rm /bin/true through $("$ctd_bin" --version | awk '{print $1, $3}')"
+  R["$k|podshim"]=$(hf "${k}p" "$ctr_bin -a $work/containerd/sock -n bench run --rm --runtime io.containerd.podshim.v1 --rootfs $rootfs b1 /bin/true")
+  R["$k|runcv2"]=$(hf "${k}r" "$ctr_bin -a $work/containerd/sock -n bench run --rm --runtime io.containerd.runc.v2 --rootfs $rootfs b2 /bin/true")
 }
 
 # N pods through ctr, grouped one shim per pod as CRI does (sandbox-id).
@@ -426,11 +430,53 @@ report() {
       printf "| %s | %s | %s | %s | %s |\n" "$label" "$unit" "$(cell "$k" podshim)" "$(cell "$k" runcv2)" \
         "$(awk -v a="$(med "$k" podshim)" -v b="$(med "$k" runcv2)" 'BEGIN{ if (a+0>0 && b+0>0) printf "%.2f", a/b; else printf "-" }')"
     done
+    if [ -n "${ctd2_version:-}" ]; then
+      printf "| 4. ctr run --rm /bin/true, containerd %s | ms | %s | %s | %s |\n" "$ctd2_version" \
+        "$(cell ctr2 podshim)" "$(cell ctr2 runcv2)" \
+        "$(awk -v a="$(med ctr2 podshim)" -v b="$(med ctr2 runcv2)" 'BEGIN{ if (a+0>0 && b+0>0) printf "%.2f", a/b; else printf "-" }')"
+    fi
+    echo
+    targets
     echo
     echo "![start time and memory per pod]($1.svg)"
   } > "$md"
   plot "$out/$1.svg"
   log "wrote $md and $out/$1.svg"
+}
+
+# The targets of issue 18, each with its measured value and pass or FAIL.
+target() { # label measured limit
+  local met
+  met=$(awk -v v="$2" -v l="$3" 'BEGIN { if (v == "-" || v == "" || v == "nan") print "-";
+    else if (v + 0 <= l + 0) print "pass"; else print "FAIL" }')
+  printf "| %s | %s | %s | %s |\n" "$1" "$2" "$3" "$met"
+}
+ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a/b; else printf "-" }'; }
+
+targets() {
+  echo "Targets (issue 18), podshim against its peers in this run:"
+  echo
+  echo "| target | measured | limit | met |"
+  echo "|---|---|---|---|"
+  target "pod of pause + 2 up, x crun" "$(ratio podup crun)" 0.5
+  target "one container (podctl run --rm), x crun" "$(ratio one crun)" 1.0
+  local n first="${scale[0]}" last="${scale[-1]}"
+  for n in "${scale[@]}"; do
+    target "$n pods, per-pod start, x crun" "$(ratio "scale$n-perpod" crun)" 1.0
+  done
+  [ "$first" != "$last" ] && target "$last pods per-pod start, x podshim at $first" \
+    "$(ratio_of "$(med "scale$last-perpod" podshim)" "$(med "scale$first-perpod" podshim)")" 1.2
+  target "ctr run --rm, containerd $(containerd --version | awk '{print $3}'), x runc.v2" \
+    "$(ratio_of "$(med ctr podshim)" "$(med ctr runcv2)")" 0.5
+  [ -n "${ctd2_version:-}" ] && target "ctr run --rm, containerd $ctd2_version, x runc.v2" \
+    "$(ratio_of "$(med ctr2 podshim)" "$(med ctr2 runcv2)")" 0.5
+  for n in "${scale[@]}"; do
+    [ "$n" -le 100 ] && target "shim PSS at $n pods, MiB" "$(med "scale$n-shimpss" podshim)" 1.0
+    target "pause PSS at $n pods, MiB" "$(med "scale$n-pausepss" podshim)" 0.2
+  done
+  target "shim RSS after $soak execs, x after 1" \
+    "$(awk -v a="$(med soak-after podshim)" -v b="$(med soak-before podshim)" 'BEGIN { if (b+0 > 0) printf "%.3f", a/b; else printf "-" }')" 1.01
+  target "pod teardown, x runc" "$(ratio poddown runc)" 0.05
 }
 
 # Two panels: per-pod start time and per-pod memory against pods running.
@@ -514,4 +560,14 @@ for n in "${ctr_scale[@]}"; do
   scale_ctr runcv2 "$n"
 done
 ctd_stop
+# Scenario 4 again through containerd 2.x (Debian unstable's, fetched by
+# `make containerd-versions` into build/containerd/unstable).
+ctd2=$(cd "$here/.." && pwd)/build/containerd/unstable/usr/bin/containerd
+ctd2_version=""
+if [ -x "$ctd2" ]; then
+  ctd_start "$ctd2"
+  ctd2_version=$("$ctd2" --version | awk '{print $3}')
+  scenario_ctr ctr2
+  ctd_stop
+fi
 report "$date_tag"

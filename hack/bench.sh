@@ -58,6 +58,7 @@ ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }'; }
 # hyperfine on one command; prints "median min max" in ms.
 hf() {
   local name=$1; shift
+  settle
   hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/hf-$name.json" "$@" >/dev/null 2>&1 || {
     log "hyperfine $name failed: $*"; echo "nan nan nan"; return
   }
@@ -66,6 +67,22 @@ hf() {
 }
 
 declare -A R   # R[scenario|system] = "median min max" (ms or MiB)
+
+# Waits (30 s at most) until the machine is quiet, more than 90% idle over
+# half a second: what an earlier teardown left the kernel to do (network
+# namespaces cleaned up, memory cgroups freed, the journal written) must
+# not land in the next runtime's timing. Called before every timed loop.
+settle() {
+  local a b k total idle
+  for _ in $(seq 60); do
+    read -r -a a < /proc/stat; sleep 0.5; read -r -a b < /proc/stat
+    total=0
+    for k in 1 2 3 4 5 6 7 8; do total=$((total + b[k] - a[k])); done
+    idle=$((b[4] - a[4] + b[5] - a[5]))
+    if [ "$total" -gt 0 ] && [ $((idle * 100 / total)) -ge 90 ]; then return 0; fi
+  done
+  log "the machine did not settle (${idle}/${total} idle); timing anyway"
+}
 
 # --- bundles ----------------------------------------------------------------
 
@@ -166,6 +183,7 @@ scenario_pod() {
   log "2: pod of pause + 2 containers, up and teardown"
   podshim_pod "$work/pod3" pod3 "$sleep_args" "$sleep_args"
   : > "$work/up"; : > "$work/down"
+  settle
   for _ in $(seq "$pod_runs"); do
     local t0=$EPOCHREALTIME
     "$podctl" run "$work/pod3" >/dev/null
@@ -190,6 +208,7 @@ in_if_crun() { local rt=$1; shift; if [ "$rt" = crun ]; then in_crun_ns "$@"; el
 rt_pod_loop() { # rt root runs -> two lines: up stats, down stats
   local rt=$1 root=$2 n=$3 up=$work/up-$1 down=$work/down-$1
   : > "$up"; : > "$down"
+  settle
   for _ in $(seq "$n"); do
     local t0=$EPOCHREALTIME
     rt_pod_up "$rt" "$root" bp
@@ -210,6 +229,7 @@ scale_podshim() { # N
     sed "s/\"id\": \"pod3\"/\"id\": \"p$i\"/" "$work/pod3/pod.json" > "$work/scale/p$i/pod.json"
     ln -sfn "$work/pod3/c1" "$work/scale/p$i/c1"; ln -sfn "$work/pod3/c2" "$work/scale/p$i/c2"
   done
+  settle
   t0=$EPOCHREALTIME
   for i in $(seq "$n"); do "$podctl" run "$work/scale/p$i" >/dev/null; done
   t1=$EPOCHREALTIME
@@ -238,6 +258,7 @@ scale_podshim() { # N
 
 scale_rt() { # rt N -> lines: start down perpod-pause-rss cg
   local rt=$1 n=$2 root=$work/$1 t0 t1 t2
+  settle
   t0=$EPOCHREALTIME
   for i in $(seq "$n"); do rt_pod_up "$rt" "$root" "s$i"; done
   t1=$EPOCHREALTIME
@@ -307,6 +328,7 @@ scenario_ctr() { # key
 scale_ctr() { # runtime-name N
   local name=$1 n=$2 runtime t0 t1 t2
   runtime=$([ "$name" = podshim ] && echo io.containerd.podshim.v1 || echo io.containerd.runc.v2)
+  settle
   t0=$EPOCHREALTIME
   for i in $(seq "$n"); do
     local g=(--runtime "$runtime" --annotation "io.kubernetes.cri.sandbox-id=c$i")

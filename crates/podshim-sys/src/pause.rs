@@ -9,11 +9,12 @@
 //! When the sandbox asks for a pid namespace (Kubernetes'
 //! shareProcessNamespace, CRI's POD mode), the pause forks once confined:
 //! the child is pid 1 of the pod's pid namespace and reaps every orphan of
-//! the pod's containers; the parent reports its pid and exits. Where
-//! there is a cgroup v2 hierarchy the pause forks in any case, the child
-//! straight into the pod's v2 cgroup (CLONE_INTO_CGROUP), so nothing is
-//! migrated under the global threadgroup lock (the v1 directories are
-//! joined one thread at a time, which skips it).
+//! the pod's containers; the parent reports its pid and exits. Without a
+//! user namespace, where there is a cgroup v2 hierarchy, the pause forks
+//! in any case, the child straight into the pod's v2 cgroup
+//! (CLONE_INTO_CGROUP), so nothing is migrated under the global
+//! threadgroup lock (the v1 directories are joined one thread at a time,
+//! which skips it).
 
 use std::os::fd::AsFd;
 

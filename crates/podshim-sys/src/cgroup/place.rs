@@ -6,11 +6,12 @@
 //! which spares a migration (a write to cgroup.procs takes the cgroup
 //! threadgroup lock for writing, whose first taking after a quiet spell
 //! waits out an RCU grace period); where clone3 is missing, the child
-//! writes its own pid through the directory's descriptor. Forking into the directory needs
-//! the permission checks to pass with the caller's own credentials and
-//! cgroup namespace, so it is used only where no user namespace is
-//! involved and a cgroup namespace is made after the fork, not joined
-//! before it; otherwise every directory is joined first, as before.
+//! writes its own pid through the directory's descriptor. Forking into
+//! the directory needs the permission checks to pass with the caller's
+//! own credentials and cgroup namespace, so it is used only where no user
+//! namespace is involved and a cgroup namespace is made after the fork,
+//! not joined before it; otherwise every directory is joined first, as
+//! before.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 

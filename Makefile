@@ -64,7 +64,7 @@ containerd-versions:
 # software emulation with the repository shared by 9p. The images are
 # built with mmdebstrap and cached under build/node/.
 NODE_FLAVOURS := bookworm trixie
-NODE_DEPS := mmdebstrap qemu-system-x86 qemu-utils e2fsprogs
+NODE_DEPS := mmdebstrap qemu-system-x86 e2fsprogs
 test-node: deps build rootfs
 	bash hack/deps.sh $(NODE_DEPS)
 	bash hack/node/run.sh $(NODE_FLAVOURS)

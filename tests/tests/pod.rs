@@ -84,7 +84,7 @@ fn localhost_tcp_and_sysv_shared_memory_cross_containers() {
             ),
             (
                 "reader",
-                container_spec(&["podprobe", "shm-read", "777", "10"]),
+                container_spec(&["podprobe", "shm-read", "777", "20"]),
             ),
         ],
     );
@@ -94,15 +94,21 @@ fn localhost_tcp_and_sysv_shared_memory_cross_containers() {
             .contains("got pong-from-web")
             .then_some(())
     });
-    wait_for(WAIT, "reader read the segment", || {
+    // Both ends exit on their own (the reader gives up after 20 s); a
+    // failure shows what each printed.
+    let exit = |name: &str| {
+        wait_for(Duration::from_secs(30), &format!("{name} exit"), || {
+            env.container_record(&pod, name).exit_code
+        })
+    };
+    let (writer, reader) = (exit("writer"), exit("reader"));
+    let logs = format!(
+        "writer exited {writer}: {:?}; reader exited {reader}: {:?}",
+        env.logs(&pod, "writer"),
         env.logs(&pod, "reader")
-            .contains("shared-text")
-            .then_some(())
-    });
-    let reader = wait_for(WAIT, "reader exit", || {
-        env.container_record(&pod, "reader").exit_code
-    });
-    assert_eq!(reader, 0);
+    );
+    assert_eq!((writer, reader), (0, 0), "{logs}");
+    assert!(env.logs(&pod, "reader").contains("shared-text"), "{logs}");
     // httpd is pid 1 and ignores SIGTERM: rm escalates to SIGKILL.
     env.podctl_ok(&["rm", "--timeout", "0.5", &pod]);
     env.finish();

@@ -162,3 +162,63 @@ fn the_v2_device_filter_denies_what_v1_denies() {
         assert_eq!(got_v1, want, "cgroup v1 devices controller");
     }
 }
+
+/// The shim loads a filter program once and attaches it to every cgroup
+/// that asks for the same rules. Each cgroup must still answer for its
+/// own rules: a second cgroup's new rules change nothing in the first,
+/// and the same rules put on a cgroup again leave it filtered (the one
+/// program it has is not taken away as "replaced").
+#[test]
+fn a_shared_filter_program_leaves_each_cgroup_its_own_rules() {
+    require_root();
+    let v2 = hierarchy("cgroup2", None).expect("this host has no cgroup v2 hierarchy");
+    let name = format!("podshim-test-devshare-{}", std::process::id());
+    let work = Path::new("/dev").join(&name);
+    std::fs::create_dir_all(&work).unwrap();
+    mknod(&work, "kmsg", "c", 1, 11);
+    let read_kmsg = format!(": < {}/kmsg", work.display());
+    let (a, b) = (v2.join(format!("{name}-a")), v2.join(format!("{name}-b")));
+    std::fs::create_dir(&a).unwrap();
+    std::fs::create_dir(&b).unwrap();
+    let defaults = devices::rules(&[], &[]).unwrap();
+    let mut seen = Vec::new();
+    devices::attach_to_dir(&a, &defaults).unwrap();
+    devices::attach_to_dir(&b, &defaults).unwrap();
+    seen.push((
+        "both on the defaults",
+        probe(&a, &read_kmsg),
+        probe(&b, &read_kmsg),
+    ));
+    devices::attach_to_dir(&a, &defaults).unwrap();
+    seen.push((
+        "the defaults again on a",
+        probe(&a, &read_kmsg),
+        probe(&b, &read_kmsg),
+    ));
+    devices::attach_to_dir(&b, &kmsg_read_only()).unwrap();
+    seen.push((
+        "kmsg readable on b",
+        probe(&a, &read_kmsg),
+        probe(&b, &read_kmsg),
+    ));
+    devices::attach_to_dir(&a, &defaults).unwrap();
+    seen.push((
+        "the defaults once more on a",
+        probe(&a, &read_kmsg),
+        probe(&b, &read_kmsg),
+    ));
+    std::fs::remove_dir(&a).unwrap();
+    std::fs::remove_dir(&b).unwrap();
+    std::fs::remove_dir_all(&work).unwrap();
+    assert!(!a.exists() && !b.exists() && !work.exists());
+    let denied = Err(true);
+    assert_eq!(
+        seen,
+        vec![
+            ("both on the defaults", denied, denied),
+            ("the defaults again on a", denied, denied),
+            ("kmsg readable on b", denied, Ok(())),
+            ("the defaults once more on a", denied, Ok(())),
+        ]
+    );
+}

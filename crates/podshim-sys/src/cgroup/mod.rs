@@ -12,6 +12,7 @@
 
 pub mod devices;
 mod hierarchy;
+mod make;
 pub mod mounts;
 pub mod oom;
 pub mod path;
@@ -98,29 +99,8 @@ impl TaskCgroup {
 
     fn mkdirs(&self, parts: &[&str], made: &mut [bool]) -> std::io::Result<()> {
         for h in &self.hierarchies {
-            let mut dir = h.root.clone();
-            for (i, part) in parts.iter().enumerate() {
-                if h.v2 {
-                    enable_controllers(&dir);
-                }
-                let parent = dir.clone();
-                dir.push(part);
-                match std::fs::create_dir(&dir) {
-                    Ok(()) => made[i] = true,
-                    Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-                    Err(e) => {
-                        return Err(std::io::Error::new(
-                            e.kind(),
-                            format!("{}: {e}", dir.display()),
-                        ))
-                    }
-                }
-                // Also for a level another shim is making right now: it
-                // may not have filled it in yet (then joining a child fails
-                // with ENOSPC). Only empty values are written.
-                if !h.v2 && h.controllers.iter().any(|c| c == "cpuset") {
-                    inherit_cpuset(&parent, &dir)?;
-                }
+            if !make::leaf(h, parts, made)? {
+                make::path(h, parts, made)?;
             }
         }
         Ok(())
@@ -370,36 +350,6 @@ pub fn children_of(rel: &str) -> Vec<String> {
 
 fn marker_name(prefix: &str) -> String {
     prefix.replace('%', "%25").replace('/', "%2F")
-}
-
-/// On v2 a child gets a controller only when its parent delegates it.
-fn enable_controllers(dir: &Path) {
-    let have = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
-    let on = std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
-    let want: Vec<String> = have
-        .split_whitespace()
-        .filter(|c| matches!(*c, "cpu" | "cpuset" | "memory" | "pids" | "io" | "hugetlb"))
-        .filter(|c| !on.split_whitespace().any(|o| o == *c))
-        .map(|c| format!("+{c}"))
-        .collect();
-    if !want.is_empty() {
-        // Refused when the parent holds processes itself; the limit write
-        // that needs the controller then fails with its own message.
-        let _ = std::fs::write(dir.join("cgroup.subtree_control"), want.join(" "));
-    }
-}
-
-/// A new v1 cpuset starts with no cpus and no memory nodes; a process
-/// cannot join it until it has the parent's.
-fn inherit_cpuset(parent: &Path, dir: &Path) -> std::io::Result<()> {
-    for f in ["cpuset.cpus", "cpuset.mems"] {
-        let mine = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-        if mine.trim().is_empty() {
-            let theirs = std::fs::read_to_string(parent.join(f))?;
-            std::fs::write(dir.join(f), theirs.trim())?;
-        }
-    }
-    Ok(())
 }
 
 /// rmdir, tolerating a cgroup already gone. The leaf's stragglers are

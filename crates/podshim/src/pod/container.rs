@@ -76,12 +76,9 @@ impl Pod {
                 .with_options(options),
         );
         let _g = task.init.lifecycle.lock().await;
-        let made = async {
-            self.persist(&task)?;
-            self.start_init(&task, &bundle, plan, &stdio, rootfs, &mut reservation)
-                .await
-        }
-        .await;
+        let made = self
+            .start_init(&task, &bundle, plan, &stdio, rootfs, &mut reservation)
+            .await;
         let pid1 = match made {
             Ok(pid1) => pid1,
             Err(e) => {
@@ -153,6 +150,10 @@ impl Pod {
         let mut first = Some(first);
         let mut pid1: Option<Child> = None;
         let handshake = async {
+            // On disk before the child has its config, so before it makes
+            // anything; written while it starts up on another core (it
+            // exits if this shim goes before the config).
+            self.persist(task)?;
             if let (Some(r), Some(f)) = (&task.resources, &first) {
                 // A systemd scope is made around the first process.
                 r.place(f.pid(), task.id.as_str()).await?;

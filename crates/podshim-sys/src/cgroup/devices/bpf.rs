@@ -1,12 +1,16 @@
 //! The bpf(2) calls behind a cgroup's device filter: load a
 //! BPF_PROG_TYPE_CGROUP_DEVICE program, attach it to a cgroup v2
 //! directory, and take away the filters it replaces. Once attached, the
-//! cgroup holds the program: no fd is kept, and the program goes with the
-//! cgroup when the cgroup is removed.
+//! cgroup holds the program, and it goes when the last cgroup holding it is
+//! removed. The last program loaded is kept (one fd) and attached again
+//! wherever the same rules are asked for: a pod's pause and containers
+//! mostly share one rule list, and a load, with the verifier's pass, costs
+//! about 0.35 ms against 0.02 ms for an attach.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::sync::Mutex;
 
 use super::program::Insn;
 
@@ -14,6 +18,7 @@ const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_ATTACH: libc::c_long = 8;
 const BPF_PROG_DETACH: libc::c_long = 9;
 const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_PROG_QUERY: libc::c_long = 16;
 
 const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
@@ -71,12 +76,41 @@ struct GetFdById {
     open_flags: u32,
 }
 
+/// For BPF_OBJ_GET_INFO_BY_FD.
+#[repr(C)]
+#[derive(Default)]
+struct InfoByFd {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+
+/// The leading fields of `struct bpf_prog_info` (the kernel fills as much
+/// as `info_len` asks for).
+#[repr(C)]
+#[derive(Default)]
+struct ProgInfo {
+    prog_type: u32,
+    id: u32,
+}
+
+/// A loaded program: its instructions, its fd and its kernel id.
+struct Loaded {
+    insns: Vec<Insn>,
+    fd: OwnedFd,
+    id: u32,
+}
+
+/// The last program loaded, attached again for the same instructions.
+static LAST: Mutex<Option<Loaded>> = Mutex::new(None);
+
 fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
     // SAFETY: `attr` is a live, exclusively borrowed #[repr(C)] value laid
     // out as the leading fields of `union bpf_attr` for `cmd`, and its size
     // is passed with it; the kernel reads (and for a query writes) only
     // within that size and zero-checks what it does not know. Pointers
-    // inside it (instructions, license, id buffer) outlive the call.
+    // inside it (instructions, license, id and info buffers) outlive the
+    // call.
     let r = unsafe {
         libc::syscall(
             libc::SYS_bpf,
@@ -129,22 +163,50 @@ pub fn attached(cgroup: &OwnedFd) -> io::Result<Vec<u32>> {
     Ok(ids)
 }
 
+/// The kernel id of a loaded program.
+fn prog_id(fd: &OwnedFd) -> io::Result<u32> {
+    let mut info = ProgInfo::default();
+    let mut attr = InfoByFd {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: std::mem::size_of::<ProgInfo>() as u32,
+        info: &mut info as *mut ProgInfo as u64,
+    };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(info.id)
+}
+
 /// Attaches `prog` as the filter of the cgroup v2 directory `dir`, then
 /// detaches every device program that was there before, so exactly one
 /// (this one) decides for the cgroup itself.
 pub fn replace_filter(dir: &Path, prog: &[Insn]) -> io::Result<()> {
     let cgroup: OwnedFd = std::fs::File::open(dir)?.into();
     let before = attached(&cgroup)?;
-    let new = load(prog)?;
-    let mut attr = Attach {
-        target_fd: cgroup.as_raw_fd() as u32,
-        attach_bpf_fd: new.as_raw_fd() as u32,
-        attach_type: BPF_CGROUP_DEVICE,
-        attach_flags: BPF_F_ALLOW_MULTI,
-        ..Default::default()
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let new = match last.take() {
+        Some(l) if l.insns == prog => l,
+        _ => {
+            let fd = load(prog)?;
+            let id = prog_id(&fd)?;
+            Loaded {
+                insns: prog.to_vec(),
+                fd,
+                id,
+            }
+        }
     };
-    bpf(BPF_PROG_ATTACH, &mut attr)?;
-    for id in before {
+    let new = last.insert(new);
+    // Already this cgroup's filter (the same rules again): nothing to do.
+    if !before.contains(&new.id) {
+        let mut attr = Attach {
+            target_fd: cgroup.as_raw_fd() as u32,
+            attach_bpf_fd: new.fd.as_raw_fd() as u32,
+            attach_type: BPF_CGROUP_DEVICE,
+            attach_flags: BPF_F_ALLOW_MULTI,
+            ..Default::default()
+        };
+        bpf(BPF_PROG_ATTACH, &mut attr)?;
+    }
+    for id in before.into_iter().filter(|&id| id != new.id) {
         let mut by_id = GetFdById {
             prog_id: id,
             ..Default::default()

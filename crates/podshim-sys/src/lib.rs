@@ -45,5 +45,7 @@ pub mod sysctl;
 #[allow(unsafe_code)]
 pub mod tty;
 pub mod userns;
+#[allow(unsafe_code)]
+pub mod vspawn;
 
 pub use error::SysError;

@@ -40,6 +40,12 @@ pub struct Reexec<'a> {
 /// hooks see the limit they would without the shim.
 static STARTED_NOFILE: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
 
+/// RLIMIT_NOFILE (soft, hard) as this process started with, when it has
+/// raised its own.
+pub fn started_nofile() -> Option<(u64, u64)> {
+    STARTED_NOFILE.get().copied()
+}
+
 /// Raises this process's soft RLIMIT_NOFILE to its hard limit (the shim
 /// holds a descriptor per connection, pipe and pidfd); children are given
 /// the old limits back. Returns the new soft limit.

@@ -24,6 +24,14 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
+    if matches!(
+        args.get(1).map(String::as_str),
+        Some("pause" | "init" | "exec")
+    ) {
+        // The shim raised its own limit; its children get back the one it
+        // started with (posix_spawn cannot set it for them).
+        podshim_sys::vspawn::restore_nofile();
+    }
     match args.get(1).map(String::as_str) {
         Some("pause") => {
             podshim_sys::proc::set_name("podshim-pause");

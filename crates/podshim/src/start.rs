@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use nix::fcntl::{Flock, FlockArg};
 use podshim_state::StateRoot;
-use podshim_sys::spawn::{self, ChildStdio, Reexec};
+use podshim_sys::spawn::{ChildStdio, Reexec};
 use podshim_types::Id;
 
 use crate::bundle::Bundle;
@@ -90,7 +90,7 @@ pub fn run(flags: &Flags) -> anyhow::Result<()> {
     // view of this binary that no container can write through.
     let sealed = podshim_sys::exe::sealed_self().context("seal the shim binary")?;
     let exe = podshim_sys::exe::exec_path(&sealed);
-    let spawned = spawn::spawn(Reexec {
+    let spawned = podshim_sys::vspawn::spawn_own(Reexec {
         exe: &exe,
         arg0: "podshim",
         args: flags.to_args("serve"),

@@ -188,8 +188,9 @@ fn spawn_with(role: &str, args: &[&str], stdio: ChildStdio, fds: Vec<(i32, i32)>
     let mut argv = vec![role.to_string()];
     argv.extend(args.iter().map(|s| s.to_string()));
     // The orphan reaper runs on this same thread, so it cannot see the pid
-    // between spawn and adopt.
-    let pid = spawn::spawn(Reexec {
+    // between spawn and adopt. posix_spawn: the child, this binary, puts
+    // back its descriptor limit itself.
+    let pid = podshim_sys::vspawn::spawn_own(Reexec {
         exe: SELF_EXE,
         arg0: "podshim",
         args: argv,

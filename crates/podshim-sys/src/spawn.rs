@@ -1,6 +1,10 @@
-//! Re-executing our own binary as a fresh single-threaded child (`pause`,
-//! `init`, the shim daemon). Between fork and exec the child only calls
-//! dup2/fcntl/setsid, which are async-signal-safe.
+//! What a child is started with ([`Reexec`]: binary, arguments, stdio,
+//! descriptors at fixed numbers, session, environment, directory), the
+//! descriptor limit children get back, and std's fork-and-exec for
+//! programs that are not podshim's (hooks, logging binaries): between fork
+//! and exec that child only sets its RLIMIT_NOFILE and calls
+//! dup2/fcntl/setsid, which are async-signal-safe. podshim's own children
+//! are started by [`vspawn`](crate::vspawn).
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;

@@ -1,7 +1,8 @@
-//! Making a task's directory in one hierarchy: a single mkdir when the
-//! levels above are already there (a pod's second and later tasks), else
-//! the walk from the hierarchy's root, each level made if missing, v2
-//! controllers delegated down and a v1 cpuset filled in from its parent.
+//! Making a task's directory in one hierarchy: in a v1 hierarchy a single
+//! mkdir when the levels above are already there (a pod's second and later
+//! tasks), else the walk from the hierarchy's root, each level made if
+//! missing, v2 controllers delegated down at every level and a v1 cpuset
+//! filled in from its parent.
 
 use std::io::ErrorKind;
 use std::path::Path;
@@ -25,19 +26,21 @@ fn enable_controllers(dir: &Path) {
     }
 }
 
-/// The usual case, a pod's second and later tasks: the levels above are
-/// there and filled in, so one mkdir makes the task's directory (the walk
-/// from the root is a mkdir per level, and on v2 and in the v1 cpuset a
-/// few reads and writes per level too).
-/// `false` when the walk is needed: a level above is missing, the
-/// directory exists already, or the parent's cpuset is still empty (a
-/// shim making it right now).
+/// The usual case in a v1 hierarchy, a pod's second and later tasks: the
+/// levels above are there and filled in, so one mkdir makes the task's
+/// directory (the walk from the root is a mkdir per level, and in the
+/// cpuset a few reads and writes per level too; a hybrid host has ten v1
+/// hierarchies). `false` when the walk is needed: on v2, where every
+/// level above must delegate the controllers (one hierarchy, a few calls
+/// per level), when a level above is missing, when the directory exists
+/// already, or when the parent's cpuset is still empty (a shim making it
+/// right now).
 pub(super) fn leaf(h: &Hierarchy, parts: &[&str], made: &mut [bool]) -> std::io::Result<bool> {
-    let Some((leaf, above)) = parts.split_last() else {
+    let Some((leaf, above)) = parts.split_last().filter(|_| !h.v2) else {
         return Ok(false);
     };
     let parent = above.iter().fold(h.root.clone(), |d, p| d.join(p));
-    let cpuset = !h.v2 && h.controllers.iter().any(|c| c == "cpuset");
+    let cpuset = h.controllers.iter().any(|c| c == "cpuset");
     if cpuset && !cpuset_filled(&parent) {
         return Ok(false);
     }
@@ -53,11 +56,6 @@ pub(super) fn leaf(h: &Hierarchy, parts: &[&str], made: &mut [bool]) -> std::io:
                 format!("{}: {e}", dir.display()),
             ))
         }
-    }
-    if h.v2 {
-        // Enabled in the parent after the child exists: the kernel adds
-        // the controllers' files to it.
-        enable_controllers(&parent);
     }
     if cpuset {
         inherit_cpuset(&parent, &dir)?;

@@ -5,7 +5,7 @@
 //! podprobe report              JSON: pid, ppid, hostname, uid/gid, namespace inodes, cwd, caps
 //! podprobe view                JSON: everything the container's confinement shows (see view.rs)
 //! podprobe shm-write KEY TEXT  make a SysV shared memory segment KEY holding TEXT
-//! podprobe shm-read KEY [SECS] print the text of segment KEY, waiting up to SECS for it
+//! podprobe shm-read KEY [SECS] print segment KEY's text, waiting up to SECS for a filled one
 //! podprobe exe-watch SECS      try to write every other process's binary (see attack.rs)
 //! podprobe exchange A B SECS   swap two names in a loop (see attack.rs)
 //! ```
@@ -122,7 +122,10 @@ fn shm_read(key: &str, wait: Duration) -> Result<String, String> {
     let key = parse_key(key)?;
     let deadline = Instant::now() + wait;
     loop {
-        if let Some(t) = podshim_sys::shm::read_text(key).map_err(|e| e.to_string())? {
+        // A segment still empty is one its writer has made and not yet
+        // filled (shmget, then the copy): not there yet.
+        let text = podshim_sys::shm::read_text(key).map_err(|e| e.to_string())?;
+        if let Some(t) = text.filter(|t| !t.is_empty()) {
             return Ok(t);
         }
         if Instant::now() >= deadline {

@@ -35,21 +35,33 @@ for flavour in "${flavours[@]}"; do
   bash "$here/hack/node/image.sh" "$flavour"
   img=$here/build/node/$flavour
   result=$img/result
-  rm -rf "$result"
-  mkdir -p "$result"
-  begin=$(date +%s)
-  # Every run starts from the clean image: snapshot=on sends the VM's
-  # writes to a temporary overlay qemu deletes (no qemu-img needed: Debian
-  # 12's qemu-system-x86 removes a newer qemu-utils on install).
-  timeout --foreground 40m qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 4096 \
-    -display none -monitor none -serial "file:$result/console.log" -no-reboot \
-    -kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
-    -append "console=ttyS0 root=/dev/vda rw panic=-1 podshim.repo=$here podshim.out=$result" \
-    -drive "file=$img/disk.raw,format=raw,if=virtio,snapshot=on" \
-    -virtfs "local,path=$here,mount_tag=repo,security_model=passthrough,id=repo" \
-    -nic none || echo "test-node: $flavour: qemu ended with $?" >&2
-  took=$(( $(date +%s) - begin ))
-  rc=$(cat "$result/rc" 2>/dev/null || echo "none")
+  # A guest kernel that panics under software emulation (seen once in
+  # five runs of Debian 13 on Dec 2: an int3 oops in the scheduler while
+  # the kernel patched its own code) gets one more boot; a test that
+  # fails never does.
+  for attempt in 1 2; do
+    rm -rf "$result"
+    mkdir -p "$result"
+    begin=$(date +%s)
+    # Every run starts from the clean image: snapshot=on sends the VM's
+    # writes to a temporary overlay qemu deletes (no qemu-img needed: Debian
+    # 12's qemu-system-x86 removes a newer qemu-utils on install).
+    timeout --foreground 40m qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 4096 \
+      -display none -monitor none -serial "file:$result/console.log" -no-reboot \
+      -kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
+      -append "console=ttyS0 root=/dev/vda rw panic=-1 podshim.repo=$here podshim.out=$result" \
+      -drive "file=$img/disk.raw,format=raw,if=virtio,snapshot=on" \
+      -virtfs "local,path=$here,mount_tag=repo,security_model=passthrough,id=repo" \
+      -nic none || echo "test-node: $flavour: qemu ended with $?" >&2
+    took=$(( $(date +%s) - begin ))
+    rc=$(cat "$result/rc" 2>/dev/null || echo "none")
+    if [ "$rc" = none ] && [ "$attempt" = 1 ] && grep -q 'Kernel panic' "$result/console.log" 2>/dev/null; then
+      echo "test-node: $flavour: the guest kernel panicked after $took s (its oops below); booting it once more" >&2
+      grep -B2 -A12 -m1 'Oops\|BUG:' "$result/console.log" >&2 || tail -20 "$result/console.log" >&2
+      continue
+    fi
+    break
+  done
   grep '^== ' "$result/output.txt" 2>/dev/null || true
   if [ "$rc" = 0 ]; then
     echo "test-node: $flavour passed in $took s"

@@ -181,32 +181,20 @@ fn a_shared_filter_program_leaves_each_cgroup_its_own_rules() {
     std::fs::create_dir(&a).unwrap();
     std::fs::create_dir(&b).unwrap();
     let defaults = devices::rules(&[], &[]).unwrap();
-    let mut seen = Vec::new();
-    devices::attach_to_dir(&a, &defaults).unwrap();
-    devices::attach_to_dir(&b, &defaults).unwrap();
-    seen.push((
-        "both on the defaults",
-        probe(&a, &read_kmsg),
-        probe(&b, &read_kmsg),
-    ));
-    devices::attach_to_dir(&a, &defaults).unwrap();
-    seen.push((
-        "the defaults again on a",
-        probe(&a, &read_kmsg),
-        probe(&b, &read_kmsg),
-    ));
-    devices::attach_to_dir(&b, &kmsg_read_only()).unwrap();
-    seen.push((
-        "kmsg readable on b",
-        probe(&a, &read_kmsg),
-        probe(&b, &read_kmsg),
-    ));
-    devices::attach_to_dir(&a, &defaults).unwrap();
-    seen.push((
-        "the defaults once more on a",
-        probe(&a, &read_kmsg),
-        probe(&b, &read_kmsg),
-    ));
+    // Puts each rule list on its cgroup, then asks both whether kmsg opens.
+    let step = |what: &'static str, put: &[(&Path, &[DeviceRule])]| {
+        for (dir, rules) in put {
+            devices::attach_to_dir(dir, rules).unwrap();
+        }
+        (what, probe(&a, &read_kmsg), probe(&b, &read_kmsg))
+    };
+    let kmsg = kmsg_read_only();
+    let seen = vec![
+        step("both on the defaults", &[(&a, &defaults), (&b, &defaults)]),
+        step("the defaults again on a", &[(&a, &defaults)]),
+        step("kmsg readable on b", &[(&b, &kmsg)]),
+        step("the defaults once more on a", &[(&a, &defaults)]),
+    ];
     std::fs::remove_dir(&a).unwrap();
     std::fs::remove_dir(&b).unwrap();
     std::fs::remove_dir_all(&work).unwrap();

@@ -69,11 +69,13 @@ pub fn spawn_own(r: Reexec<'_>) -> Result<i32, SysError> {
     ];
     moves.extend(r.fds.iter().copied());
     // The child's dup2s run in order: a source numbered like a target
-    // could be overwritten before its turn, so every source is first
-    // copied above the highest target (copies closed when this returns).
+    // could be overwritten before its turn, so a source below the highest
+    // target is first copied above it (copies closed when this returns).
+    // The shim's own sources are all above (its fds 0-3 are taken), so it
+    // pays nothing for this.
     let above = moves.iter().map(|&(_, dst)| dst).max().unwrap_or(2) + 1;
     let mut copies: Vec<OwnedFd> = Vec::new();
-    for m in &mut moves {
+    for m in moves.iter_mut().filter(|m| m.0 < above) {
         let high = nix::fcntl::fcntl(m.0, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(above))
             .map_err(|e| SysError::os("fcntl", "F_DUPFD_CLOEXEC", e))?;
         // SAFETY: fcntl just returned this new descriptor; nothing else

@@ -149,6 +149,31 @@ fn missing_rootfs() {
     env.finish();
 }
 
+/// The containers of a pod are created side by side: the one that fails
+/// is named, and those created beside it are removed with the pod.
+#[test]
+fn one_failed_create_among_several_names_it_and_leaves_nothing() {
+    let env = TestEnv::new("onebad");
+    let mut bad = container_spec(&["sleep", "1000"]);
+    bad["root"]["path"] = json!("/nonexistent/rootfs-b");
+    let dir = env.write_pod(
+        "onebad",
+        "onebad",
+        &[
+            ("a", container_spec(&["sleep", "1000"])),
+            ("b", bad),
+            ("c", container_spec(&["sleep", "1000"])),
+        ],
+    );
+    let err = env.podctl_err(&["run", dir.to_str().unwrap()]);
+    assert!(
+        err.contains("create container onebad-b") && err.contains("/nonexistent/rootfs-b"),
+        "{err}"
+    );
+    assert_no_pod(&env, "onebad");
+    env.finish();
+}
+
 #[test]
 fn bad_pod_ids_and_duplicate_names() {
     let env = TestEnv::new("badid");

@@ -1,7 +1,8 @@
 //! `podctl run POD_DIR`: prepare the bundles as containerd would (a copy of
 //! each config.json with the CRI annotations, an absolute rootfs path), start
-//! the pod's shim, create and start the sandbox, then every container in
-//! order. On any failure the pod is removed again.
+//! the pod's shim, create and start the sandbox, create the containers side
+//! by side, then start them in order. On any failure the pod is removed
+//! again.
 
 use std::fs;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use podshim_state::PodPaths;
-use podshim_types::{Id, PodManifest};
+use podshim_types::{ContainerEntry, Id, PodManifest};
 use serde_json::{json, Value};
 
 use crate::bundles::{
@@ -105,7 +106,9 @@ pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
             let terminal = spec["process"]["terminal"].as_bool().unwrap_or(false);
             prepared.push((id, out, entry, terminal));
         }
-        for (id, bundle, entry, terminal) in &prepared {
+        // Created side by side, so that one container's init starting up
+        // overlaps the shim's work for the next; started in order.
+        let create = |(id, bundle, entry, terminal): &(Id, PathBuf, &ContainerEntry, bool)| {
             // The shim writes the CRI log format with rotation (a terminal's
             // output too) and serves `podctl attach`.
             let log = format!(
@@ -115,7 +118,20 @@ pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
                 entry.log_max_files.unwrap_or(5)
             );
             s.create(id.as_str(), bundle, ["", &log, &log], *terminal)
-                .with_context(|| format!("create container {id}"))?;
+                .with_context(|| format!("create container {id}"))
+                .map(drop)
+        };
+        match prepared.as_slice() {
+            [one] => create(one)?,
+            all => std::thread::scope(|scope| {
+                let running: Vec<_> = all.iter().map(|p| scope.spawn(move || create(p))).collect();
+                // Every create has ended (made or undone) before the first
+                // error is returned and the pod removed.
+                let results: Vec<_> = running.into_iter().map(|h| h.join()).collect();
+                results.into_iter().try_for_each(|r| {
+                    r.unwrap_or_else(|_| Err(anyhow::anyhow!("a create thread panicked")))
+                })
+            })?,
         }
         for (id, _, _, _) in &prepared {
             s.start(id.as_str())

@@ -9,7 +9,7 @@ set -euo pipefail
 flavour=${1:?usage: image.sh bookworm|trixie}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 out=$here/build/node/$flavour
-packages=systemd,systemd-sysv,linux-image-amd64,udev,dbus,kmod,procps,util-linux,iproute2,iptables,containerd,runc,containernetworking-plugins,busybox-static,ca-certificates,strace
+packages=systemd,systemd-sysv,linux-image-amd64,udev,dbus,kmod,procps,util-linux,iproute2,iptables,containerd,runc,containernetworking-plugins,busybox-static,ca-certificates,strace,criu
 key=$( { echo "$flavour $packages"; cat "$0" "$here/hack/node/node-boot.sh"; } | sha256sum | cut -c1-16)
 if [ -e "$out/disk.raw" ] && [ "$(cat "$out/key" 2>/dev/null)" = "$key" ]; then
   echo "node image $flavour: cached ($key)"

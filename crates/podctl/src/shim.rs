@@ -276,6 +276,32 @@ impl Shim {
         Ok(())
     }
 
+    /// A CRIU checkpoint of task `id` into directory `image`, as containerd
+    /// asks for one (runc's CheckpointOptions).
+    pub fn checkpoint(
+        &self,
+        id: &str,
+        image: &Path,
+        options: &containerd_shim_protos::shim::oci::CheckpointOptions,
+    ) -> anyhow::Result<()> {
+        use containerd_shim_protos::protobuf::Message;
+        let req = api::CheckpointTaskRequest {
+            id: id.to_string(),
+            path: image.to_string_lossy().into_owned(),
+            options: MessageField::some(Any {
+                type_url: "containerd.runc.v1.CheckpointOptions".into(),
+                value: options.write_to_bytes()?,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        // A dump takes as long as the container's memory takes to write.
+        self.client
+            .checkpoint(ctx(Duration::from_secs(600)), &req)
+            .map_err(rpc)?;
+        Ok(())
+    }
+
     pub fn shutdown(&self, id: &str) -> anyhow::Result<()> {
         let req = api::ShutdownRequest {
             id: id.to_string(),

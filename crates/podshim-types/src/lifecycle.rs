@@ -20,6 +20,8 @@ pub enum Verb {
     Update,
     /// Remove it; a created process is killed first.
     Delete,
+    /// Dump it with CRIU.
+    Checkpoint,
 }
 
 impl Verb {
@@ -31,6 +33,7 @@ impl Verb {
             Verb::Resume => "resume",
             Verb::Update => "update",
             Verb::Delete => "delete",
+            Verb::Checkpoint => "checkpoint",
         }
     }
 }
@@ -63,6 +66,8 @@ impl TaskStatus {
             (Verb::Delete, Created | Stopped) => return Ok(()),
             (Verb::Delete, Running | Paused) => "kill it before delete",
             (Verb::Delete, Creating) => "it is being created",
+            (Verb::Checkpoint, Running) => return Ok(()),
+            (Verb::Checkpoint, _) => "checkpoint needs it running",
         };
         Err(Refused {
             status: self,
@@ -91,6 +96,7 @@ mod tests {
         assert_eq!(allowed(Verb::Resume), [Paused]);
         assert_eq!(allowed(Verb::Update), [Creating, Created, Running, Paused]);
         assert_eq!(allowed(Verb::Delete), [Created, Stopped]);
+        assert_eq!(allowed(Verb::Checkpoint), [Running]);
     }
 
     #[test]

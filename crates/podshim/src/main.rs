@@ -5,6 +5,7 @@
 mod bundle;
 mod cgroup;
 mod child;
+mod criu;
 mod delete;
 mod error;
 mod fault;

@@ -266,7 +266,10 @@ impl Task for TaskService {
         Ok(Empty::new())
     }
 
-    async fn checkpoint(&self, _ctx: &TtrpcContext, _req: api::CheckpointTaskRequest) -> R<Empty> {
-        unimplemented("Checkpoint")
+    async fn checkpoint(&self, _ctx: &TtrpcContext, req: api::CheckpointTaskRequest) -> R<Empty> {
+        let plan = crate::criu::plan(&req.path, req.options.as_ref())?;
+        let pod = self.pod.clone();
+        detached(async move { pod.checkpoint(&req.id, plan).await }).await?;
+        Ok(Empty::new())
     }
 }

@@ -2,6 +2,7 @@
 //! comment is the command's `--help`) and its `run`.
 
 pub mod attach;
+pub mod checkpoint;
 pub mod debug;
 pub mod events;
 pub mod exec;

@@ -182,9 +182,12 @@ pub fn prepare(
     Ok(())
 }
 
-/// After hostname and sysctls: read-only and masked paths, then a
-/// read-only root, in runc's order (so the mount tables match).
+/// After hostname and sysctls: the standard descriptors that are the
+/// host's /dev/null reopened on the container's, read-only and masked
+/// paths, then a read-only root, in runc's order (so the mount tables
+/// match).
 pub fn finalize(spec: &Spec) -> Result<(), SysError> {
+    reopen_dev_null()?;
     if let Some(linux) = spec.linux() {
         for p in linux.readonly_paths().iter().flatten() {
             readonly_path(p)?;
@@ -212,6 +215,38 @@ pub fn finalize(spec: &Spec) -> Result<(), SysError> {
             None::<&str>,
         )
         .map_err(|e| SysError::os("remount / read-only", "/", e))?;
+    }
+    Ok(())
+}
+
+/// A standard descriptor the shim gave as the host's /dev/null (no stdin,
+/// say) is put on the container's own /dev/null, as runc does: nothing
+/// of the container then holds a file of a mount outside its mount
+/// namespace, which CRIU could not dump.
+fn reopen_dev_null() -> Result<(), SysError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    const NULL: u64 = (1 << 8) | 3; // 1:3 in the old encoding, as st_rdev has it
+    let is_null = |m: &fs::Metadata| m.file_type().is_char_device() && m.rdev() == NULL;
+    // No /dev/null of its own: nothing to put the descriptors on.
+    if !fs::metadata("/dev/null").is_ok_and(|m| is_null(&m)) {
+        return Ok(());
+    }
+    for fd in 0..=2 {
+        // A null opened outside is one whatever its inode (a bind of the
+        // host's node is the same inode on another mount).
+        if !fs::metadata(format!("/proc/self/fd/{fd}")).is_ok_and(|m| is_null(&m)) {
+            continue;
+        }
+        let null = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map_err(|e| SysError::io("open", "/dev/null", e))?;
+        // SAFETY: dup2 onto a standard descriptor this process owns, from
+        // a descriptor that is open for the duration of the call.
+        if unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd) } < 0 {
+            return Err(SysError::os("dup2", fd, nix::errno::Errno::last()));
+        }
     }
     Ok(())
 }

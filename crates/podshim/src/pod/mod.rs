@@ -12,6 +12,7 @@
 //! - [`recover`]: taking a pod over after a shim crash;
 //! - [`lifecycle`]: kill, delete, pause/resume, update, stats, pids.
 
+mod checkpoint;
 mod container;
 mod exec;
 mod exit;

@@ -1,0 +1,127 @@
+//! Checkpoint of a running pod member: its process tree dumped by CRIU
+//! into the image directory the request names, running on afterwards
+//! unless the options say exit (then CRIU kills it and its exit is
+//! published as any other). A dump CRIU refuses leaves the container
+//! running; the error carries CRIU's reason and where its log was kept.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use podshim_types::Verb;
+use tracing::Instrument;
+
+use super::Pod;
+use crate::bundle::Bundle;
+use crate::criu::{self, CheckpointPlan, DumpTarget};
+use crate::error::{Result, ShimError};
+
+/// The stdio of pid 1 at the dump, as runc records it (`descriptors.json`
+/// in the image: what fds 0, 1 and 2 were), for a restore to reconnect.
+const DESCRIPTORS: &str = "descriptors.json";
+
+impl Pod {
+    /// Checkpoint of container `id` by `plan`.
+    pub async fn checkpoint(self: &Arc<Self>, id: &str, plan: CheckpointPlan) -> Result<()> {
+        if id == self.id.as_str() && self.sandbox().is_some() {
+            return Err(ShimError::FailedPrecondition(format!(
+                "{id} is the pod's sandbox (its pause): checkpoint its containers"
+            )));
+        }
+        let task = self.task(id)?;
+        let span = tracing::info_span!("checkpoint", pod = %self.id, container = %id);
+        async {
+            let _g = task.init.lifecycle.lock().await;
+            task.init.check(Verb::Checkpoint)?;
+            if !task.own_pid_ns {
+                return Err(ShimError::FailedPrecondition(format!(
+                    "container {id} shares the pod's pid namespace: podshim checkpoints \
+                     only a container that is pid 1 of its own"
+                )));
+            }
+            let criu = criu::binary()?;
+            let bundle = Bundle::load(Path::new(&task.record().bundle))?;
+            let pid = task.init.pid();
+            let target = DumpTarget {
+                pid,
+                external_net: external_net(pid)?,
+                bind_mounts: bind_mounts(&bundle),
+            };
+            make_dir(&plan.image)?;
+            let (work, ours) = match &plan.work {
+                Some(w) => (w.clone(), false),
+                None => (self.paths.container_dir(&task.id).join("criu-work"), true),
+            };
+            make_dir(&work)?;
+            let outcome = async {
+                write_descriptors(pid, &plan.image)?;
+                let args = criu::dump_args(&plan, &target, &plan.image, &work);
+                let log = work.join(criu::DUMP_LOG);
+                let kept = bundle.dir.join("criu-dump.log");
+                criu::run(&criu, args, &log, &kept).await
+            }
+            .await;
+            if ours {
+                let _ = std::fs::remove_dir_all(&work);
+            }
+            outcome?;
+            tracing::info!(pid, exit = plan.exit, image = %plan.image.display(), "checkpointed");
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// The inode of `pid`'s network namespace when it is not this shim's.
+fn external_net(pid: i32) -> Result<Option<u64>> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &str| {
+        std::fs::metadata(p)
+            .map(|m| m.ino())
+            .map_err(|e| ShimError::Internal(format!("{p}: {e}")))
+    };
+    let theirs = ino(&format!("/proc/{pid}/ns/net"))?;
+    Ok((theirs != ino("/proc/self/ns/net")?).then_some(theirs))
+}
+
+/// Destinations of the spec's bind mounts (from the host, so external to
+/// the container's mount namespace).
+fn bind_mounts(bundle: &Bundle) -> Vec<String> {
+    bundle
+        .spec
+        .mounts()
+        .iter()
+        .flatten()
+        .filter(|m| {
+            m.typ().as_deref() == Some("bind")
+                || m.options()
+                    .iter()
+                    .flatten()
+                    .any(|o| o == "bind" || o == "rbind")
+        })
+        .map(|m| m.destination().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn make_dir(dir: &PathBuf) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| ShimError::Internal(format!("{}: {e}", dir.display())))
+}
+
+/// runc's `descriptors.json`: the targets of pid 1's fds 0, 1 and 2.
+fn write_descriptors(pid: i32, image: &Path) -> Result<()> {
+    let fds: Vec<String> = (0..3)
+        .map(|fd| {
+            std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "/dev/null".into())
+        })
+        .collect();
+    let path = image.join(DESCRIPTORS);
+    podshim_state::write_json(&path, &fds)
+        .map_err(|e| ShimError::Internal(format!("{}: {e}", path.display())))
+}

@@ -1,0 +1,186 @@
+//! Checkpoint with CRIU through the shim's Checkpoint (`podctl
+//! checkpoint`, as `ctr task checkpoint --image-path` asks for one). A dump
+//! CRIU refuses leaves the container running, and the error says CRIU's
+//! reason; where CRIU can dump (the node VM: criu 3.17 cannot read these
+//! hosts' kernel), a counter checkpointed runs on, and one checkpointed
+//! with exit stops with its exit published.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use podshim_tests::*;
+use podshim_types::{TaskStatus, Topic};
+use serde_json::Value;
+
+/// A container printing 0, 1, 2, ... ten times a second.
+fn counter(prefix: &str) -> Value {
+    let script = format!("{prefix}i=0; while :; do echo $i; i=$((i+1)); sleep 0.1; done");
+    container_spec(&["sh", "-c", &script])
+}
+
+/// The last number the counter of `name` logged.
+fn count(env: &TestEnv, pod: &str, name: &str) -> Option<u64> {
+    env.logs(pod, name)
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().parse().ok())
+}
+
+/// Waits until the counter has logged more than `n`; its count then.
+fn past(env: &TestEnv, pod: &str, name: &str, n: Option<u64>) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(c) = count(env, pod, name).filter(|c| n.is_none_or(|n| *c > n)) {
+            return c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the counter of {name} stopped at {:?}",
+            count(env, pod, name)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn running_as_before(env: &TestEnv, pod: &str, name: &str, pid: i32) {
+    let r = env.container_record(pod, name);
+    assert_eq!(r.status, TaskStatus::Running, "{name} after the checkpoint");
+    assert_eq!(r.pid, pid, "{name} is another process now");
+    assert!(alive(pid), "{name}'s pid 1 {pid} is gone");
+}
+
+#[test]
+fn a_dump_criu_refuses_leaves_the_container_running_with_criu_s_reason() {
+    let mut env = TestEnv::new("ckptrefused");
+    // An established TCP connection between two of its processes, dumped
+    // without --tcp-established: CRIU refuses it (on a kernel CRIU cannot
+    // read, it refuses sooner; the reason is CRIU's either way).
+    let tcp =
+        "sleep 100000 | nc -l -p 7000 >/dev/null & sleep 0.3; sleep 100000 | nc 127.0.0.1 7000 & ";
+    let dir = env.write_pod("ckptrefused", "ckptrefused", &[("app", counter(tcp))]);
+    let pod = env.run_pod(&dir);
+    // The counter starts once the connection is being made: half a
+    // second later it is made.
+    let before = past(&env, &pod, "app", Some(5));
+    let pid = env.container_record(&pod, "app").pid;
+    let image = env.work.join("image");
+    let err = env.podctl_err(&["checkpoint", &pod, "app", image.to_str().unwrap()]);
+    assert!(
+        err.contains("criu exited with") && err.contains("Error (criu/"),
+        "not CRIU's reason: {err}"
+    );
+    eprintln!("refused: {}", err.trim());
+    let bundle = env.container_record(&pod, "app").bundle;
+    let kept = Path::new(&bundle).join("criu-dump.log");
+    assert!(err.contains(&kept.display().to_string()), "{err}");
+    assert!(
+        kept.is_file(),
+        "CRIU's log was not kept at {}",
+        kept.display()
+    );
+    assert!(
+        !image.exists(),
+        "the failed checkpoint left {}",
+        image.display()
+    );
+    running_as_before(&env, &pod, "app", pid);
+    past(&env, &pod, "app", Some(before));
+    env.podctl_ok(&["rm", "--timeout", "0", &pod]);
+    env.finish();
+}
+
+#[test]
+fn a_missing_criu_is_named_and_the_container_runs_on() {
+    let env = TestEnv::new("ckptnocriu");
+    let dir = env.write_pod("ckptnocriu", "ckptnocriu", &[("app", counter(""))]);
+    // The shim has the environment of the podctl that started it.
+    let out = Command::new(env.podctl_path())
+        .args(["run", dir.to_str().unwrap()])
+        .envs(env.podctl_env())
+        .env("PODSHIM_CRIU", "/nonexistent/criu")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pod = "ckptnocriu";
+    let before = past(&env, pod, "app", None);
+    let pid = env.container_record(pod, "app").pid;
+    let image = env.work.join("image");
+    let err = env.podctl_err(&["checkpoint", pod, "app", image.to_str().unwrap()]);
+    assert!(
+        err.contains("checkpoint needs CRIU") && err.contains("/nonexistent/criu"),
+        "{err}"
+    );
+    assert!(!image.exists());
+    // A container the pod does not have is named.
+    let err = env.podctl_err(&["checkpoint", pod, "nosuch", image.to_str().unwrap()]);
+    assert!(err.contains("nosuch"), "{err}");
+    running_as_before(&env, pod, "app", pid);
+    past(&env, pod, "app", Some(before));
+    env.podctl_ok(&["rm", "--timeout", "0", pod]);
+    env.finish();
+}
+
+#[test]
+#[ignore = "needs a kernel CRIU can dump: runs in the node VM (make test-node)"]
+fn a_checkpointed_counter_runs_on_and_one_checkpointed_with_exit_stops() {
+    let mut env = TestEnv::new("ckpt");
+    let dir = env.write_pod("ckpt", "ckpt", &[("app", counter(""))]);
+    let pod = env.run_pod(&dir);
+    let before = past(&env, &pod, "app", Some(2));
+    let pid = env.container_record(&pod, "app").pid;
+
+    let image = env.work.join("image");
+    let begun = Instant::now();
+    env.podctl_ok(&["checkpoint", &pod, "app", image.to_str().unwrap()]);
+    eprintln!("checkpoint (leave running) took {:?}", begun.elapsed());
+    for f in ["inventory.img", "pstree.img", "descriptors.json"] {
+        assert!(image.join(f).is_file(), "the image has no {f}");
+    }
+    let fds: Vec<String> =
+        serde_json::from_slice(&std::fs::read(image.join("descriptors.json")).unwrap()).unwrap();
+    assert_eq!(fds.len(), 3, "{fds:?}");
+    assert!(
+        fds[1].starts_with("pipe:["),
+        "stdout was a log pipe: {fds:?}"
+    );
+    running_as_before(&env, &pod, "app", pid);
+    past(&env, &pod, "app", Some(before));
+
+    let image2 = env.work.join("image-exit");
+    env.podctl_ok(&[
+        "checkpoint",
+        "--exit",
+        &pod,
+        "app",
+        image2.to_str().unwrap(),
+    ]);
+    assert!(image2.join("pstree.img").is_file());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.container_record(&pod, "app").status != TaskStatus::Stopped {
+        assert!(
+            Instant::now() < deadline,
+            "still running after checkpoint --exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(pid), "pid 1 {pid} outlived checkpoint --exit");
+    let r = env.container_record(&pod, "app");
+    assert_eq!(
+        r.exit_code,
+        Some(137),
+        "CRIU ends the dumped tree with SIGKILL"
+    );
+    let events = podshim_state::read_events(&env.pod_dir(&pod).join("events.jsonl")).unwrap();
+    let exit = events
+        .iter()
+        .find(|e| e.container == format!("{pod}-app") && e.topic == Topic::TaskExit)
+        .expect("a TaskExit event for the checkpointed container");
+    assert_eq!(exit.exit_status, Some(137));
+    env.podctl_ok(&["rm", "--timeout", "0", &pod]);
+    env.finish();
+}

@@ -184,3 +184,67 @@ fn a_checkpointed_counter_runs_on_and_one_checkpointed_with_exit_stops() {
     env.podctl_ok(&["rm", "--timeout", "0", &pod]);
     env.finish();
 }
+
+#[test]
+#[ignore = "needs a kernel CRIU can dump: runs in the node VM (make test-node)"]
+fn a_restored_counter_goes_on_from_where_it_was_dumped_in_the_pods_namespaces() {
+    let mut env = TestEnv::new("ckptrestore");
+    let dir = env.write_pod("ckptrestore", "ckptrestore", &[("app", counter(""))]);
+    let pod = env.run_pod(&dir);
+    past(&env, &pod, "app", Some(5));
+    let old = env.container_record(&pod, "app").pid;
+    let image = env.work.join("image");
+    env.podctl_ok(&["checkpoint", "--exit", &pod, "app", image.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.container_record(&pod, "app").status != TaskStatus::Stopped {
+        assert!(
+            Instant::now() < deadline,
+            "still running after checkpoint --exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let numbers = |env: &TestEnv| -> Vec<u64> {
+        env.logs(&pod, "app")
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    };
+    // Deleted with the stopped container: its log, kept here.
+    let before = numbers(&env);
+    let dumped = *before.last().expect("the counter counted");
+
+    let begun = Instant::now();
+    env.podctl_ok(&["restore", &pod, "app", image.to_str().unwrap()]);
+    eprintln!("restore took {:?}", begun.elapsed());
+    let r = env.container_record(&pod, "app");
+    assert_eq!(r.status, TaskStatus::Running);
+    assert_ne!(r.pid, old);
+    assert!(alive(r.pid));
+    // The pod's network namespace again; a pid namespace of its own.
+    let pause = env.pod_record(&pod).pause.expect("a pause").pid;
+    let ns = |pid: i32, kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+    for kind in ["net", "ipc", "uts"] {
+        assert_eq!(ns(r.pid, kind), ns(pause, kind), "{kind} is not the pod's");
+    }
+    assert_ne!(ns(r.pid, "pid"), ns(pause, "pid"));
+    assert_ne!(ns(r.pid, "pid"), ns(1, "pid"));
+    // Its output goes on from where it was dumped: every number once, in
+    // order, no reset.
+    let now = past(&env, &pod, "app", Some(dumped + 3));
+    let all: Vec<u64> = before.iter().copied().chain(numbers(&env)).collect();
+    let want: Vec<u64> = (0..all.len() as u64).collect();
+    assert_eq!(all, want, "dumped at {dumped}, restored to {now}");
+
+    env.podctl_ok(&["kill", "--signal", "KILL", &pod, "app"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.container_record(&pod, "app").status != TaskStatus::Stopped {
+        assert!(
+            Instant::now() < deadline,
+            "the restored counter outlived SIGKILL"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(env.container_record(&pod, "app").exit_code, Some(137));
+    env.podctl_ok(&["rm", "--timeout", "0", &pod]);
+    env.finish();
+}

@@ -24,6 +24,18 @@ pub const SANDBOX_BUNDLE: &str = "_sandbox";
 /// with a letter or digit, so neither name can clash with a bundle).
 pub const MANIFEST_COPY: &str = "_pod.json";
 
+/// Where the shim writes a container's output: its CRI log, rotated as
+/// the pod's manifest asks (a terminal's output too); `podctl attach`
+/// is served from it.
+pub fn cri_log_uri(p: &PodPaths, id: &Id, entry: &podshim_types::ContainerEntry) -> String {
+    format!(
+        "cri-log://{}?max-size={}&max-files={}",
+        p.container_log(id).display(),
+        entry.log_max_size.unwrap_or(10 << 20),
+        entry.log_max_files.unwrap_or(5)
+    )
+}
+
 pub fn read_spec(bundle: &Path) -> anyhow::Result<Value> {
     let path = bundle.join("config.json");
     let text = fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;

@@ -100,6 +100,32 @@ impl Shim {
         Ok(self.client.create(ctx(CALL), &req).map_err(rpc)?.pid)
     }
 
+    /// Create of task `id` from the checkpoint image in `image` (CRIU
+    /// restores it stopped; Start resumes it).
+    pub fn restore(
+        &self,
+        id: &str,
+        bundle: &Path,
+        stdio: [&str; 3],
+        image: &Path,
+    ) -> anyhow::Result<u32> {
+        let [stdin, stdout, stderr] = stdio;
+        let req = api::CreateTaskRequest {
+            id: id.to_string(),
+            bundle: bundle.to_string_lossy().into_owned(),
+            stdin: stdin.to_string(),
+            stdout: stdout.to_string(),
+            stderr: stderr.to_string(),
+            checkpoint: image.to_string_lossy().into_owned(),
+            ..Default::default()
+        };
+        Ok(self
+            .client
+            .create(ctx(Duration::from_secs(600)), &req)
+            .map_err(rpc)?
+            .pid)
+    }
+
     pub fn start(&self, id: &str) -> anyhow::Result<u32> {
         let req = api::StartRequest {
             id: id.to_string(),

@@ -1,7 +1,8 @@
-//! CRIU, as the shim drives it for a checkpoint: the options containerd
-//! sends (runc's `containerd.runc.v1.CheckpointOptions`, honoured or
-//! refused by name), the `criu dump` command line for a pod member, and
-//! running it with its reason brought back from its log when it refuses.
+//! CRIU, as the shim drives it: the checkpoint options containerd sends
+//! (runc's `containerd.runc.v1.CheckpointOptions`, honoured or refused by
+//! name), the `criu dump` and `criu restore` command lines for a pod
+//! member, and running criu with its reason brought back from its log
+//! when it refuses.
 //!
 //! A pod member's pid 1 is the root of a pid namespace of its own; its
 //! network namespace is the pause's, which CRIU is told is external
@@ -175,6 +176,71 @@ pub fn dump_args(
     a
 }
 
+/// The log CRIU writes in its work directory on a restore.
+pub const RESTORE_LOG: &str = "restore.log";
+
+/// What a restore puts the dumped tree into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreTarget {
+    /// The new container's root filesystem.
+    pub root: PathBuf,
+    /// The fd (in criu) of the pod's network namespace.
+    pub net_fd: Option<i32>,
+    /// Namespaces joined by path: (kind as CRIU names it, path).
+    pub join: Vec<(String, String)>,
+    /// Descriptors handed in for the image's external files: (fd in
+    /// criu, the key the dump named the file by, `pipe:[INODE]`).
+    pub inherit: Vec<(i32, String)>,
+    /// Bind mounts of the new spec: (destination, host source).
+    pub bind_mounts: Vec<(String, String)>,
+    /// The new container's cgroup, relative to the hierarchies' roots.
+    pub cgroup: Option<String>,
+    /// Where CRIU writes the host pid of the restored pid 1.
+    pub pidfile: PathBuf,
+}
+
+/// `criu restore` arguments: the tree comes back stopped, its root a child
+/// of the caller (`--restore-sibling`), which resumes it at Start.
+pub fn restore_args(target: &RestoreTarget, image: &Path, work: &Path) -> Vec<String> {
+    let mut a: Vec<String> = vec![
+        "restore".into(),
+        "--images-dir".into(),
+        image.display().to_string(),
+        "--work-dir".into(),
+        work.display().to_string(),
+        "--log-file".into(),
+        RESTORE_LOG.into(),
+        "-v4".into(),
+        "--root".into(),
+        target.root.display().to_string(),
+        "--restore-detached".into(),
+        "--restore-sibling".into(),
+        "--leave-stopped".into(),
+        "--pidfile".into(),
+        target.pidfile.display().to_string(),
+        "--manage-cgroups=soft".into(),
+    ];
+    if let Some(cg) = &target.cgroup {
+        a.extend([
+            "--cgroup-root".into(),
+            format!("/{}", cg.trim_start_matches('/')),
+        ]);
+    }
+    if let Some(fd) = target.net_fd {
+        a.extend(["--inherit-fd".into(), format!("fd[{fd}]:{NET_KEY}")]);
+    }
+    for (fd, key) in &target.inherit {
+        a.extend(["--inherit-fd".into(), format!("fd[{fd}]:{key}")]);
+    }
+    for (kind, path) in &target.join {
+        a.extend(["--join-ns".into(), format!("{kind}:{path}")]);
+    }
+    for (dest, source) in &target.bind_mounts {
+        a.extend(["--ext-mount-map".into(), format!("{dest}:{source}")]);
+    }
+    a
+}
+
 /// The criu binary: `$PODSHIM_CRIU`, else `criu` on PATH.
 pub fn binary() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("PODSHIM_CRIU").filter(|p| !p.is_empty()) {
@@ -202,7 +268,13 @@ pub fn binary() -> Result<PathBuf> {
 /// Runs `criu` with `args` and waits for it; a failure is CRIU's own
 /// reason (the error lines of its `log`), the log kept at `keep` (as
 /// containerd's runc shim keeps `criu-dump.log` in the bundle).
-pub async fn run(criu: &Path, args: Vec<String>, log: &Path, keep: &Path) -> Result<()> {
+pub async fn run(
+    criu: &Path,
+    args: Vec<String>,
+    fds: Vec<(std::os::fd::RawFd, i32)>,
+    log: &Path,
+    keep: &Path,
+) -> Result<()> {
     let exe = criu.to_string_lossy().into_owned();
     // What it says before its log is open (a bad option, say) goes here.
     let said = log.with_extension("stderr");
@@ -217,7 +289,7 @@ pub async fn run(criu: &Path, args: Vec<String>, log: &Path, keep: &Path) -> Res
             stdout: None,
             stderr: Some(stderr.into()),
         },
-        fds: Vec::new(),
+        fds,
         setsid: false,
         env: Vec::new(),
         env_clear: false,
@@ -353,6 +425,36 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("--shell-job"), "{s}");
+    }
+
+    #[test]
+    fn a_restore_joins_the_pods_namespaces_and_comes_back_stopped() {
+        let t = RestoreTarget {
+            root: "/rootfs".into(),
+            net_fd: Some(3),
+            join: vec![("ipc".into(), "/p/ns/ipc".into())],
+            inherit: vec![(4, "pipe:[77]".into())],
+            bind_mounts: vec![("/etc/hosts".into(), "/p/etc/hosts".into())],
+            cgroup: Some("podshim/ns/pod/c".into()),
+            pidfile: "/w/pid".into(),
+        };
+        let s = restore_args(&t, Path::new("/img"), Path::new("/w")).join(" ");
+        assert!(
+            s.starts_with("restore --images-dir /img --work-dir /w"),
+            "{s}"
+        );
+        for want in [
+            "--root /rootfs",
+            "--restore-detached --restore-sibling --leave-stopped",
+            "--pidfile /w/pid",
+            "--cgroup-root /podshim/ns/pod/c",
+            "--inherit-fd fd[3]:extRootNetNS",
+            "--inherit-fd fd[4]:pipe:[77]",
+            "--join-ns ipc:/p/ns/ipc",
+            "--ext-mount-map /etc/hosts:/p/etc/hosts",
+        ] {
+            assert!(s.contains(want), "{want} missing: {s}");
+        }
     }
 
     #[test]

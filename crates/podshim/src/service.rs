@@ -1,7 +1,6 @@
 //! containerd's Task service (shim v2, `containerd.task.v2.Task`) over
 //! ttrpc: protobuf in and out, each method handed to the [`Pod`] with the
 //! process its request names; no lifecycle logic lives here.
-//! Methods not built yet answer UNIMPLEMENTED with a message saying so.
 
 use std::sync::Arc;
 
@@ -22,10 +21,6 @@ pub struct TaskService {
 }
 
 type R<T> = ttrpc::Result<T>;
-
-fn unimplemented<T>(what: &str) -> R<T> {
-    Err(ShimError::Unimplemented(format!("{what} is not supported by podshim yet")).into())
-}
 
 fn status_of(s: TaskStatus) -> Status {
     match s {
@@ -55,8 +50,14 @@ impl Task for TaskService {
         _ctx: &TtrpcContext,
         req: api::CreateTaskRequest,
     ) -> R<api::CreateTaskResponse> {
-        if !req.checkpoint.is_empty() {
-            return unimplemented("create from checkpoint");
+        let checkpoint =
+            (!req.checkpoint.is_empty()).then(|| std::path::PathBuf::from(&req.checkpoint));
+        if let Some(c) = checkpoint.as_ref().filter(|c| !c.is_absolute()) {
+            return Err(ShimError::InvalidArgument(format!(
+                "checkpoint {:?} is not an absolute path",
+                c.display()
+            ))
+            .into());
         }
         let rootfs: Vec<RootfsMount> = req
             .rootfs
@@ -81,7 +82,10 @@ impl Task for TaskService {
                 &req.bundle,
                 [&req.stdin, &req.stdout, &req.stderr],
                 req.terminal,
-                &rootfs,
+                crate::pod::Source {
+                    rootfs: &rootfs,
+                    checkpoint: checkpoint.as_deref(),
+                },
                 &options,
             )
             .await

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod ps;
 pub mod recover;
 pub mod reopen_log;
+pub mod restore;
 pub mod rm;
 pub mod run;
 pub mod stats;

@@ -15,8 +15,8 @@ use podshim_types::{ContainerEntry, Id, PodManifest};
 use serde_json::{json, Value};
 
 use crate::bundles::{
-    bundles_dir, limits, member_spec, read_spec, sandbox_spec, write_json, MANIFEST_COPY,
-    SANDBOX_BUNDLE,
+    bundles_dir, cri_log_uri, limits, member_spec, read_spec, sandbox_spec, write_json,
+    MANIFEST_COPY, SANDBOX_BUNDLE,
 };
 use crate::shim::{self, Shim};
 use crate::Ctx;
@@ -109,14 +109,7 @@ pub fn run(c: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
         // Created side by side, so that one container's init starting up
         // overlaps the shim's work for the next; started in order.
         let create = |(id, bundle, entry, terminal): &(Id, PathBuf, &ContainerEntry, bool)| {
-            // The shim writes the CRI log format with rotation (a terminal's
-            // output too) and serves `podctl attach`.
-            let log = format!(
-                "cri-log://{}?max-size={}&max-files={}",
-                paths.container_log(id).display(),
-                entry.log_max_size.unwrap_or(10 << 20),
-                entry.log_max_files.unwrap_or(5)
-            );
+            let log = cri_log_uri(&paths, id, entry);
             s.create(id.as_str(), bundle, ["", &log, &log], *terminal)
                 .with_context(|| format!("create container {id}"))
                 .map(drop)

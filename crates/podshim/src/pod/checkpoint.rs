@@ -58,7 +58,7 @@ impl Pod {
                 let args = criu::dump_args(&plan, &target, &plan.image, &work);
                 let log = work.join(criu::DUMP_LOG);
                 let kept = bundle.dir.join("criu-dump.log");
-                criu::run(&criu, args, &log, &kept).await
+                criu::run(&criu, args, Vec::new(), &log, &kept).await
             }
             .await;
             if ours {
@@ -88,6 +88,14 @@ fn external_net(pid: i32) -> Result<Option<u64>> {
 /// Destinations of the spec's bind mounts (from the host, so external to
 /// the container's mount namespace).
 fn bind_mounts(bundle: &Bundle) -> Vec<String> {
+    bind_mount_sources(bundle)
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect()
+}
+
+/// The spec's bind mounts: (destination, host source).
+pub(super) fn bind_mount_sources(bundle: &Bundle) -> Vec<(String, String)> {
     bundle
         .spec
         .mounts()
@@ -100,7 +108,16 @@ fn bind_mounts(bundle: &Bundle) -> Vec<String> {
                     .flatten()
                     .any(|o| o == "bind" || o == "rbind")
         })
-        .map(|m| m.destination().to_string_lossy().into_owned())
+        .map(|m| {
+            let source = m
+                .source()
+                .as_ref()
+                .map(|s| s.to_string_lossy().into_owned());
+            (
+                m.destination().to_string_lossy().into_owned(),
+                source.unwrap_or_default(),
+            )
+        })
         .collect()
 }
 

@@ -13,7 +13,7 @@ use podshim_types::{Id, PodStatus, TaskStatus, Verb};
 
 use super::exit::Whose;
 use super::process::Process;
-use super::task::Task;
+use super::task::{Starter, Task};
 use super::Pod;
 use crate::bundle::{Bundle, Role};
 use crate::cgroup::TaskResources;
@@ -30,9 +30,10 @@ impl Pod {
         bundle: Bundle,
         role: Role,
         stdio: Stdio,
-        rootfs: &[RootfsMount],
+        from: super::Source<'_>,
         options: &crate::options::RuntimeOptions,
     ) -> Result<i32> {
+        let (rootfs, checkpoint) = (from.rootfs, from.checkpoint);
         let pins = |kind: &str| self.paths.ns_pin(kind).to_string_lossy().into_owned();
         let plan = match &role {
             Role::Member { sandbox } => {
@@ -76,9 +77,22 @@ impl Pod {
                 .with_options(options),
         );
         let _g = task.init.lifecycle.lock().await;
-        let made = self
-            .start_init(&task, &bundle, plan, &stdio, rootfs, &mut reservation)
-            .await;
+        let made = match checkpoint {
+            Some(image) if !rootfs.is_empty() => Err(ShimError::FailedPrecondition(format!(
+                "restore of {id} from {}: a rootfs containerd mounts is not restored yet",
+                image.display()
+            ))),
+            Some(image) => {
+                tokio::select! {
+                    r = self.restore_init(&task, &bundle, &plan, &stdio, image) => r,
+                    () = reservation.cancelled() => Err(deleted(&task.id)),
+                }
+            }
+            None => {
+                self.start_init(&task, &bundle, plan, &stdio, rootfs, &mut reservation)
+                    .await
+            }
+        };
         let pid1 = match made {
             Ok(pid1) => pid1,
             Err(e) => {
@@ -213,12 +227,24 @@ impl Pod {
             }
         };
         let pid1 = pid1.ok_or_else(|| ShimError::Internal("container init: no pid 1".into()))?;
+        self.settle_created(task, pid1, io, Starter::Init(hs)).await
+    }
+
+    /// A container whose pid 1 is up and waits for Start: its log pipes
+    /// parked with the pause, its status Created on disk, attach served.
+    pub(super) async fn settle_created(
+        &self,
+        task: &Arc<Task>,
+        pid1: Child,
+        mut io: IoHandle,
+        how: Starter,
+    ) -> Result<Child> {
         let hub = io.hub();
         let parked = self.park(io.take_parkable()).await;
         task.init.set_alive(TaskStatus::Created, pid1.signaller()?);
         task.init.st().io.attach(io);
         *task.parked() = parked;
-        task.set_start(hs);
+        task.set_start(how);
         if let Err(e) = self.persist(task) {
             pid1.kill_and_wait().await;
             return Err(e);
@@ -238,14 +264,19 @@ impl Pod {
         let _g = task.init.lifecycle.lock().await;
         task.init.check(Verb::Start)?;
         let pid = task.init.pid();
-        let hs = task.take_start().ok_or_else(|| {
+        let how = task.take_start().ok_or_else(|| {
             ShimError::Internal(format!("task {}: start channel missing", task.id))
         })?;
-        let state = (!crate::hooks::of(&task.hooks, "startContainer").is_empty())
-            .then(|| task.hook_state("created"));
-        hs.start(state)
-            .await
-            .map_err(|e| e.context(&format!("start {}", task.id)))?;
+        match how {
+            Starter::Init(hs) => {
+                let state = (!crate::hooks::of(&task.hooks, "startContainer").is_empty())
+                    .then(|| task.hook_state("created"));
+                hs.start(state)
+                    .await
+                    .map_err(|e| e.context(&format!("start {}", task.id)))?;
+            }
+            Starter::Restored => self.resume_restored(task, pid)?,
+        }
         task.init.set_running();
         // It runs: a record the disk refuses now is written later.
         self.persist_done(task);

@@ -19,6 +19,7 @@ mod exit;
 mod lifecycle;
 mod process;
 mod recover;
+mod restore;
 mod sandbox;
 mod task;
 
@@ -288,14 +289,15 @@ impl Pod {
         }
     }
 
-    /// Create: the sandbox gets a pause, a container gets `podshim init`.
+    /// Create: the sandbox gets a pause, a container gets `podshim init`
+    /// (or CRIU's restore of a checkpoint).
     pub async fn create(
         self: &Arc<Self>,
         id: &str,
         bundle_dir: &str,
         stdio: [&str; 3],
         terminal: bool,
-        rootfs: &[RootfsMount],
+        from: Source<'_>,
         options: &crate::options::RuntimeOptions,
     ) -> Result<i32> {
         let id = crate::bundle::task_id(id)?;
@@ -305,10 +307,13 @@ impl Pod {
             Role::Sandbox if terminal => Err(ShimError::InvalidArgument(format!(
                 "sandbox {id} cannot have a terminal"
             ))),
+            Role::Sandbox if from.checkpoint.is_some() => Err(ShimError::InvalidArgument(format!(
+                "sandbox {id} is not restored from a checkpoint (its containers are)"
+            ))),
             Role::Sandbox => self.create_sandbox(id, bundle).instrument(span).await,
             role => {
                 let stdio = crate::stdio::Stdio::parse(stdio, terminal)?;
-                self.create_container(id, bundle, role, stdio, rootfs, options)
+                self.create_container(id, bundle, role, stdio, from, options)
                     .instrument(span)
                     .await
             }
@@ -324,6 +329,14 @@ impl Pod {
             false
         }
     }
+}
+
+/// What a container's processes are made from besides its bundle: the
+/// rootfs mounts containerd passes, and a checkpoint image to restore.
+#[derive(Clone, Copy, Default)]
+pub struct Source<'a> {
+    pub rootfs: &'a [RootfsMount],
+    pub checkpoint: Option<&'a Path>,
 }
 
 /// A signal number from a request, checked.

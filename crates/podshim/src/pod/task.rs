@@ -34,8 +34,16 @@ pub struct Task {
     base: ContainerRecord,
     /// Numbers of the log pipes the pause holds for it.
     parked: Mutex<Vec<i32>>,
-    /// pid 1's handshake, between Ready and Start.
-    start: Mutex<Option<InitHandshake>>,
+    /// How Start runs it, between Create and Start.
+    start: Mutex<Option<Starter>>,
+}
+
+/// What Start does to a created container.
+pub enum Starter {
+    /// Tells the waiting `podshim init` to execute the process.
+    Init(InitHandshake),
+    /// Resumes the tree CRIU restored stopped.
+    Restored,
 }
 
 impl Task {
@@ -185,11 +193,11 @@ impl Task {
         self.execs().remove(exec_id);
     }
 
-    pub(crate) fn set_start(&self, hs: InitHandshake) {
-        *self.start.lock().unwrap_or_else(|p| p.into_inner()) = Some(hs);
+    pub(crate) fn set_start(&self, how: Starter) {
+        *self.start.lock().unwrap_or_else(|p| p.into_inner()) = Some(how);
     }
 
-    pub(crate) fn take_start(&self) -> Option<InitHandshake> {
+    pub(crate) fn take_start(&self) -> Option<Starter> {
         self.start.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use podshim_tests::containerd::{Containerd, RUNTIME};
 use podshim_tests::*;
 use podshim_types::{TaskStatus, Topic};
 use serde_json::Value;
@@ -246,5 +247,146 @@ fn a_restored_counter_goes_on_from_where_it_was_dumped_in_the_pods_namespaces() 
     }
     assert_eq!(env.container_record(&pod, "app").exit_code, Some(137));
     env.podctl_ok(&["rm", "--timeout", "0", &pod]);
+    env.finish();
+}
+
+/// What the counter of ctr task `id` has counted (it writes its count to
+/// /dev/count, its own tmpfs).
+fn counted(ctd: &Containerd, id: &str) -> u64 {
+    let out = ctd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "peek",
+        id,
+        "/bin/cat",
+        "/dev/count",
+    ]);
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+fn wait_counted(ctd: &Containerd, id: &str, more_than: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n = counted(ctd, id);
+        if n > more_than {
+            return n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the counter of {id} stopped at {n}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+#[ignore = "needs a kernel CRIU can dump: runs in the node VM (make test-node)"]
+fn ctr_task_checkpoint_through_containerd_side_by_side_with_runc() {
+    let env = TestEnv::new("ckptctr");
+    let ctd = Containerd::start(&env);
+    let rootfs = test_rootfs().to_string_lossy().into_owned();
+    let script = "i=0; while :; do echo $i > /dev/count; i=$((i+1)); sleep 0.1; done";
+    let ok = |out: std::process::Output, what: &str| -> String {
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // One checkpoint per container (containerd stores each container's
+    // spec once: a second checkpoint of it fails with "already exists"),
+    // three containers per runtime, the runtimes alternated.
+    let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..3 {
+        for (k, runtime) in [RUNTIME, "io.containerd.runc.v2"].into_iter().enumerate() {
+            let id = format!("c{k}-{round}");
+            let id = id.as_str();
+            // No stdio (--null-io): a FIFO or file from the host is a file
+            // of a mount outside the container, which CRIU does not dump.
+            ok(
+                ctd.ctr(&[
+                    "run",
+                    "-d",
+                    "--null-io",
+                    // ctr gives a --rootfs container no PATH.
+                    "--env",
+                    "PATH=/bin:/sbin",
+                    "--runtime",
+                    runtime,
+                    "--rootfs",
+                    &rootfs,
+                    id,
+                    "/bin/sh",
+                    "-c",
+                    script,
+                ]),
+                "ctr run",
+            );
+            let n = wait_counted(&ctd, id, 3);
+            // Into containerd's content store, the task running on: a
+            // checkpoint image containerd keeps. (--image-path reaches the
+            // shim only for runtimes named io.containerd.runc* before
+            // containerd 2.0; for others containerd stores the image.)
+            let begun = Instant::now();
+            let name = ok(ctd.ctr(&["task", "checkpoint", id]), "ctr task checkpoint");
+            times[k].push(begun.elapsed());
+            assert!(!name.is_empty(), "{runtime}: no checkpoint image named");
+            let images = ok(ctd.ctr(&["images", "ls"]), "ctr images ls");
+            let row = images
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(name.as_str()))
+                .unwrap_or_else(|| panic!("{name} not among {images}"));
+            assert!(
+                row.contains("checkpoint"),
+                "{runtime}: not a checkpoint image: {row}"
+            );
+            wait_counted(&ctd, id, n);
+            let tasks = ok(ctd.ctr(&["task", "ls"]), "ctr task ls");
+            assert!(
+                tasks
+                    .lines()
+                    .any(|l| l.starts_with(id) && l.contains("RUNNING")),
+                "{runtime}: not running after its checkpoint: {tasks}"
+            );
+            let _ = ctd.ctr(&["task", "kill", "-s", "KILL", id]);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !ctd.ctr(&["task", "rm", id]).status.success() {
+                assert!(Instant::now() < deadline, "{runtime}: task rm");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            ok(ctd.ctr(&["containers", "rm", id]), "ctr containers rm");
+            ok(ctd.ctr(&["images", "rm", &name]), "ctr images rm");
+        }
+    }
+    let medians: Vec<Duration> = times
+        .iter_mut()
+        .map(|t| {
+            t.sort();
+            t[1]
+        })
+        .collect();
+    eprintln!(
+        "ctr task checkpoint, median of 3: podshim {:?}, runc.v2 {:?} (podshim/runc {:.2})",
+        medians[0],
+        medians[1],
+        medians[0].as_secs_f64() / medians[1].as_secs_f64()
+    );
+    ctd.stop();
+    // runc leaves the namespace's level of its cgroups (/<namespace>) to
+    // whoever made the namespace; nothing of the containers may be left.
+    let nested: Vec<_> = env
+        .cgroups_left()
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    assert!(nested.is_empty(), "container cgroups left: {nested:?}");
+    env.remove_cgroups_runc_left();
     env.finish();
 }

@@ -66,7 +66,7 @@ impl TaskStatus {
             (Verb::Delete, Created | Stopped) => return Ok(()),
             (Verb::Delete, Running | Paused) => "kill it before delete",
             (Verb::Delete, Creating) => "it is being created",
-            (Verb::Checkpoint, Running) => return Ok(()),
+            (Verb::Checkpoint, Running | Paused) => return Ok(()),
             (Verb::Checkpoint, _) => "checkpoint needs it running",
         };
         Err(Refused {
@@ -96,7 +96,7 @@ mod tests {
         assert_eq!(allowed(Verb::Resume), [Paused]);
         assert_eq!(allowed(Verb::Update), [Creating, Created, Running, Paused]);
         assert_eq!(allowed(Verb::Delete), [Created, Stopped]);
-        assert_eq!(allowed(Verb::Checkpoint), [Running]);
+        assert_eq!(allowed(Verb::Checkpoint), [Running, Paused]);
     }
 
     #[test]

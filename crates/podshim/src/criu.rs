@@ -118,6 +118,10 @@ pub struct DumpTarget {
     pub external_net: Option<u64>,
     /// Destinations of its bind mounts from the host.
     pub bind_mounts: Vec<String>,
+    /// Its cgroup's freezer directory: CRIU freezes the tree there (and
+    /// leaves it as it found it: containerd pauses a task before its
+    /// checkpoint).
+    pub freezer: Option<PathBuf>,
 }
 
 /// The key CRIU knows the pod's network namespace by (runc's).
@@ -172,6 +176,9 @@ pub fn dump_args(
     }
     for dest in &target.bind_mounts {
         a.extend(["--ext-mount-map".into(), format!("{dest}:{dest}")]);
+    }
+    if let Some(f) = &target.freezer {
+        a.extend(["--freeze-cgroup".into(), f.display().to_string()]);
     }
     a
 }
@@ -394,6 +401,7 @@ mod tests {
             pid: 42,
             external_net: Some(4026532190),
             bind_mounts: vec!["/etc/hosts".into()],
+            freezer: Some("/sys/fs/cgroup/p/c".into()),
         };
         let a = dump_args(&p, &t, Path::new("/img"), Path::new("/work"));
         let s = a.join(" ");
@@ -405,6 +413,7 @@ mod tests {
         assert!(s.contains("--manage-cgroups=soft"), "{s}");
         assert!(s.contains("--external net[4026532190]:extRootNetNS"), "{s}");
         assert!(s.contains("--ext-mount-map /etc/hosts:/etc/hosts"), "{s}");
+        assert!(s.contains("--freeze-cgroup /sys/fs/cgroup/p/c"), "{s}");
         assert!(
             !s.contains("--tcp-established") && !s.contains("--shell-job"),
             "{s}"

@@ -139,6 +139,16 @@ impl TaskCgroup {
             .map(|h| h.root.join(&self.rel))
     }
 
+    /// The directory whose freezer [`freeze`](Self::freeze) drives (the v2
+    /// directory on a pure v2 host, else the v1 freezer's), for CRIU.
+    pub fn freezer_dir(&self) -> Option<PathBuf> {
+        if self.v2() {
+            self.v2_dir()
+        } else {
+            self.controller_dir("freezer")
+        }
+    }
+
     /// The directory that holds the memory controller's files.
     pub fn memory_dir(&self) -> Option<PathBuf> {
         self.controller_dir("memory")

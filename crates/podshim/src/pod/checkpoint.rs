@@ -1,4 +1,5 @@
-//! Checkpoint of a running pod member: its process tree dumped by CRIU
+//! Checkpoint of a running (or paused: containerd pauses a task before
+//! it asks) pod member: its process tree dumped by CRIU
 //! into the image directory the request names, running on afterwards
 //! unless the options say exit (then CRIU kills it and its exit is
 //! published as any other). A dump CRIU refuses leaves the container
@@ -46,6 +47,7 @@ impl Pod {
                 pid,
                 external_net: external_net(pid)?,
                 bind_mounts: bind_mounts(&bundle),
+                freezer: task.resources.as_ref().and_then(|r| r.cg.freezer_dir()),
             };
             make_dir(&plan.image)?;
             let (work, ours) = match &plan.work {

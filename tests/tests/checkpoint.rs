@@ -390,3 +390,101 @@ fn ctr_task_checkpoint_through_containerd_side_by_side_with_runc() {
     env.remove_cgroups_runc_left();
     env.finish();
 }
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs CRIU and containerd 2.x's CRI: runs in the node VM (make test-node)"]
+async fn cri_checkpoint_container_writes_the_archive_kubelet_asks_for() {
+    use k8s_cri::v1::*;
+    use podshim_tests::cri::*;
+    // containerd 2.x implements CheckpointContainer; the node's own is 1.x.
+    if std::env::var_os("PODSHIM_CONTAINERD_BIN").is_none() {
+        let unstable =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/containerd/unstable/usr/bin");
+        assert!(
+            unstable.join("containerd").is_file(),
+            "no containerd 2.x at {}: `make containerd-versions` unpacks it",
+            unstable.display()
+        );
+        std::env::set_var("PODSHIM_CONTAINERD_BIN", &unstable);
+    }
+    let (env, ctd, mut c, _logs, _bridge_gone) = cri_world("ckptcri", "pck", 240).await;
+    assert!(ctd.version().0 >= 2, "containerd {:?}", ctd.version());
+    let mut took = Vec::new();
+    // podshim, then runc in the same containerd: the same archive.
+    for handler in ["podshim", "runc"] {
+        let (sconfig, logs) = sandbox_for(&env, &format!("ckpt-{handler}"));
+        let sandbox = run_sandbox(&mut c, &sconfig, handler, &ctd).await;
+        let script = "i=0; while :; do echo n$i; i=$((i+1)); sleep 0.1; done";
+        let config = container_config("counter", NamespaceMode::Container, script);
+        let id = run_container(&mut c, &ctd, &sandbox, &sconfig, config).await;
+        log_line(&logs.join("counter.log"), "n5");
+
+        let archive = env.work.join(format!("checkpoint-{handler}.tar"));
+        let begun = Instant::now();
+        c.checkpoint_container(CheckpointContainerRequest {
+            container_id: id.clone(),
+            location: archive.to_string_lossy().into_owned(),
+            timeout: 120,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("CheckpointContainer ({handler}): {e}\n{}", ctd.log()));
+        took.push(begun.elapsed());
+        // What kubelet keeps: CRIU's image under checkpoint/, the
+        // container's config and spec, its rootfs changes.
+        let list = Command::new("tar")
+            .arg("-tf")
+            .arg(&archive)
+            .output()
+            .expect("tar");
+        let names = String::from_utf8_lossy(&list.stdout).into_owned();
+        for want in [
+            "checkpoint/pstree.img",
+            "checkpoint/inventory.img",
+            "config.dump",
+            "spec.dump",
+        ] {
+            assert!(
+                names.lines().any(|l| l.trim_start_matches("./") == want),
+                "{handler}: {want} not in the archive: {names}"
+            );
+        }
+        // It runs on, counting.
+        let status = c
+            .container_status(ContainerStatusRequest {
+                container_id: id.clone(),
+                verbose: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            status.status.map(|s| s.state),
+            Some(ContainerState::ContainerRunning as i32),
+            "{handler}"
+        );
+        let text = std::fs::read_to_string(logs.join("counter.log")).unwrap_or_default();
+        let last = text
+            .lines()
+            .filter_map(|l| l.rsplit(' ').next()?.strip_prefix('n')?.parse::<u64>().ok())
+            .max()
+            .expect("the counter logged");
+        log_line(&logs.join("counter.log"), &format!("n{}", last + 3));
+        tear_down(&mut c, sandbox, vec![id]).await;
+        if handler == "podshim" {
+            assert_eq!(
+                env.cgroups_left(),
+                Vec::<std::path::PathBuf>::new(),
+                "podshim left cgroups"
+            );
+        }
+    }
+    eprintln!(
+        "CheckpointContainer: podshim {:?}, runc {:?} (podshim/runc {:.2})",
+        took[0],
+        took[1],
+        took[0].as_secs_f64() / took[1].as_secs_f64()
+    );
+    ctd.stop();
+    env.remove_cgroups_runc_left();
+    env.finish();
+}

@@ -118,6 +118,10 @@ pub struct DumpTarget {
     pub external_net: Option<u64>,
     /// Destinations of its bind mounts from the host.
     pub bind_mounts: Vec<String>,
+    /// Its standard descriptors that are files of mounts outside its
+    /// mount namespace (containerd's FIFOs, a `file://` log), as CRIU keys
+    /// external files: `file[MNT_ID:INODE]`, in hex.
+    pub external_files: Vec<String>,
     /// Its cgroup's freezer directory: CRIU freezes the tree there (and
     /// leaves it as it found it: containerd pauses a task before its
     /// checkpoint).
@@ -176,6 +180,9 @@ pub fn dump_args(
     }
     for dest in &target.bind_mounts {
         a.extend(["--ext-mount-map".into(), format!("{dest}:{dest}")]);
+    }
+    for key in &target.external_files {
+        a.extend(["--external".into(), key.clone()]);
     }
     if let Some(f) = &target.freezer {
         a.extend(["--freeze-cgroup".into(), f.display().to_string()]);
@@ -401,6 +408,7 @@ mod tests {
             pid: 42,
             external_net: Some(4026532190),
             bind_mounts: vec!["/etc/hosts".into()],
+            external_files: vec!["file[1c:2a]".into()],
             freezer: Some("/sys/fs/cgroup/p/c".into()),
         };
         let a = dump_args(&p, &t, Path::new("/img"), Path::new("/work"));
@@ -414,6 +422,7 @@ mod tests {
         assert!(s.contains("--external net[4026532190]:extRootNetNS"), "{s}");
         assert!(s.contains("--ext-mount-map /etc/hosts:/etc/hosts"), "{s}");
         assert!(s.contains("--freeze-cgroup /sys/fs/cgroup/p/c"), "{s}");
+        assert!(s.contains("--external file[1c:2a]"), "{s}");
         assert!(
             !s.contains("--tcp-established") && !s.contains("--shell-job"),
             "{s}"
@@ -430,7 +439,7 @@ mod tests {
         };
         let s = dump_args(&exit, &host_net, Path::new("/img"), Path::new("/work")).join(" ");
         assert!(
-            !s.contains("--leave-running") && !s.contains("--external"),
+            !s.contains("--leave-running") && !s.contains("--external net"),
             "{s}"
         );
         assert!(s.contains("--shell-job"), "{s}");

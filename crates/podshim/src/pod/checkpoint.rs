@@ -47,6 +47,7 @@ impl Pod {
                 pid,
                 external_net: external_net(pid)?,
                 bind_mounts: bind_mounts(&bundle),
+                external_files: external_files(pid),
                 freezer: task.resources.as_ref().and_then(|r| r.cg.freezer_dir()),
             };
             make_dir(&plan.image)?;
@@ -85,6 +86,41 @@ fn external_net(pid: i32) -> Result<Option<u64>> {
     };
     let theirs = ino(&format!("/proc/{pid}/ns/net"))?;
     Ok((theirs != ino("/proc/self/ns/net")?).then_some(theirs))
+}
+
+/// CRIU's keys for `pid`'s standard descriptors that are files of a mount
+/// its mount namespace does not have: containerd's stdio FIFOs, a log
+/// file. CRIU leaves those out of the image as external (containerd's
+/// runc shim gives a container pipes instead; podshim hands the FIFOs to
+/// it).
+fn external_files(pid: i32) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mounts: std::collections::HashSet<u64> =
+        std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').next()?.parse().ok())
+            .collect();
+    (0..3)
+        .filter_map(|fd| {
+            let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
+            // pipe:[N], socket:[N], anon_inode:... are not files.
+            if !target.is_absolute() {
+                return None;
+            }
+            let ino = std::fs::metadata(format!("/proc/{pid}/fd/{fd}"))
+                .ok()?
+                .ino();
+            let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+            let mnt: u64 = info
+                .lines()
+                .find_map(|l| l.strip_prefix("mnt_id:"))?
+                .trim()
+                .parse()
+                .ok()?;
+            (!mounts.contains(&mnt)).then(|| format!("file[{mnt:x}:{ino:x}]"))
+        })
+        .collect()
 }
 
 /// Destinations of the spec's bind mounts (from the host, so external to

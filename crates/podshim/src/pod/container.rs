@@ -82,11 +82,11 @@ impl Pod {
                 "restore of {id} from {}: a rootfs containerd mounts is not restored yet",
                 image.display()
             ))),
+            // Not cut short by a Delete (which waits for it): a criu
+            // stopped half-way would leave a tree nobody owns.
             Some(image) => {
-                tokio::select! {
-                    r = self.restore_init(&task, &bundle, &plan, &stdio, image) => r,
-                    () = reservation.cancelled() => Err(deleted(&task.id)),
-                }
+                self.restore_init(&task, &bundle, &plan, &stdio, image)
+                    .await
             }
             None => {
                 self.start_init(&task, &bundle, plan, &stdio, rootfs, &mut reservation)

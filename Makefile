@@ -65,7 +65,7 @@ containerd-versions:
 # built with mmdebstrap and cached under build/node/.
 NODE_FLAVOURS := bookworm trixie
 NODE_DEPS := mmdebstrap qemu-system-x86 e2fsprogs
-test-node: deps build rootfs
+test-node: deps build rootfs containerd-versions
 	bash hack/deps.sh $(NODE_DEPS)
 	bash hack/node/run.sh $(NODE_FLAVOURS)
 

@@ -1018,7 +1018,16 @@ async fn cri_the_systemd_cgroup_driver_as_under_runc() {
     assert_eq!(podshim[8], "resume: frozen 0");
     assert!(podshim[9].contains("Operation not permitted") && podshim[9].contains("null-ok"));
     assert_eq!(podshim[10], "hog: OOMKilled");
-    assert_eq!(seen[0].1, seen[1].1, "podshim and runc differ");
+    assert_eq!(seen[0].1[..10], seen[1].1[..10], "podshim and runc differ");
+    // containerd's runc shim reads the OOM from memory.events beside the
+    // exit, and under the node VM's emulation the exit sometimes wins: its
+    // reason is then Error (seen on Debian 12, Dec 2). podshim's is
+    // OOMKilled every time (above).
+    assert!(
+        ["hog: OOMKilled", "hog: Error"].contains(&seen[1].1[10].as_str()),
+        "runc: {}",
+        seen[1].1[10]
+    );
     // The pod slices are kubelet's to remove; here the test's.
     let _ = std::process::Command::new("systemctl")
         .args(["stop", &format!("{top}.slice")])

@@ -44,6 +44,16 @@ fn past(env: &TestEnv, pod: &str, name: &str, n: Option<u64>) -> u64 {
     }
 }
 
+/// Waits until `name` is recorded stopped; `why` says what should have
+/// stopped it.
+fn stopped(env: &TestEnv, pod: &str, name: &str, why: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.container_record(pod, name).status != TaskStatus::Stopped {
+        assert!(Instant::now() < deadline, "{name}: {why}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn running_as_before(env: &TestEnv, pod: &str, name: &str, pid: i32) {
     let r = env.container_record(pod, name);
     assert_eq!(r.status, TaskStatus::Running, "{name} after the checkpoint");
@@ -161,14 +171,7 @@ fn a_checkpointed_counter_runs_on_and_one_checkpointed_with_exit_stops() {
         image2.to_str().unwrap(),
     ]);
     assert!(image2.join("pstree.img").is_file());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while env.container_record(&pod, "app").status != TaskStatus::Stopped {
-        assert!(
-            Instant::now() < deadline,
-            "still running after checkpoint --exit"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    stopped(&env, &pod, "app", "still running after checkpoint --exit");
     assert!(!alive(pid), "pid 1 {pid} outlived checkpoint --exit");
     let r = env.container_record(&pod, "app");
     assert_eq!(
@@ -196,14 +199,7 @@ fn a_restored_counter_goes_on_from_where_it_was_dumped_in_the_pods_namespaces() 
     let old = env.container_record(&pod, "app").pid;
     let image = env.work.join("image");
     env.podctl_ok(&["checkpoint", "--exit", &pod, "app", image.to_str().unwrap()]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while env.container_record(&pod, "app").status != TaskStatus::Stopped {
-        assert!(
-            Instant::now() < deadline,
-            "still running after checkpoint --exit"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    stopped(&env, &pod, "app", "still running after checkpoint --exit");
     let numbers = |env: &TestEnv| -> Vec<u64> {
         env.logs(&pod, "app")
             .lines()
@@ -237,14 +233,7 @@ fn a_restored_counter_goes_on_from_where_it_was_dumped_in_the_pods_namespaces() 
     assert_eq!(all, want, "dumped at {dumped}, restored to {now}");
 
     env.podctl_ok(&["kill", "--signal", "KILL", &pod, "app"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while env.container_record(&pod, "app").status != TaskStatus::Stopped {
-        assert!(
-            Instant::now() < deadline,
-            "the restored counter outlived SIGKILL"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    stopped(&env, &pod, "app", "the restored counter outlived SIGKILL");
     assert_eq!(env.container_record(&pod, "app").exit_code, Some(137));
     env.podctl_ok(&["rm", "--timeout", "0", &pod]);
     env.finish();

@@ -36,6 +36,19 @@ fn ctx(timeout: Duration) -> ttrpc::context::Context {
 
 const CALL: Duration = Duration::from_secs(30);
 
+/// A Create of task `id` from `bundle` with `stdio` [stdin, stdout, stderr].
+fn create_request(id: &str, bundle: &Path, stdio: [&str; 3]) -> api::CreateTaskRequest {
+    let [stdin, stdout, stderr] = stdio;
+    api::CreateTaskRequest {
+        id: id.to_string(),
+        bundle: bundle.to_string_lossy().into_owned(),
+        stdin: stdin.to_string(),
+        stdout: stdout.to_string(),
+        stderr: stderr.to_string(),
+        ..Default::default()
+    }
+}
+
 /// Runs `podshim start` for task `id` whose bundle is `bundle`.
 pub fn start(c: &Ctx, id: &Id, bundle: &Path) -> anyhow::Result<String> {
     let out = Command::new(&c.shim)
@@ -87,15 +100,9 @@ impl Shim {
         stdio: [&str; 3],
         terminal: bool,
     ) -> anyhow::Result<u32> {
-        let [stdin, stdout, stderr] = stdio;
         let req = api::CreateTaskRequest {
-            id: id.to_string(),
-            bundle: bundle.to_string_lossy().into_owned(),
-            stdin: stdin.to_string(),
-            stdout: stdout.to_string(),
-            stderr: stderr.to_string(),
             terminal,
-            ..Default::default()
+            ..create_request(id, bundle, stdio)
         };
         Ok(self.client.create(ctx(CALL), &req).map_err(rpc)?.pid)
     }
@@ -109,15 +116,9 @@ impl Shim {
         stdio: [&str; 3],
         image: &Path,
     ) -> anyhow::Result<u32> {
-        let [stdin, stdout, stderr] = stdio;
         let req = api::CreateTaskRequest {
-            id: id.to_string(),
-            bundle: bundle.to_string_lossy().into_owned(),
-            stdin: stdin.to_string(),
-            stdout: stdout.to_string(),
-            stderr: stderr.to_string(),
             checkpoint: image.to_string_lossy().into_owned(),
-            ..Default::default()
+            ..create_request(id, bundle, stdio)
         };
         Ok(self
             .client

@@ -70,12 +70,20 @@ impl Pod {
         let who = self.stdio_owner(task);
         let (child_stdio, io) = crate::stdio::open(stdio, &who).await?;
 
-        // The pod's network namespace at fd 3 in criu; the new log pipes
-        // at 4 and 5, for the image's stdout and stderr.
-        let net: OwnedFd = std::fs::File::open(self.paths.ns_pin("net"))
-            .map_err(|e| ShimError::Internal(format!("the pod's network namespace: {e}")))?
-            .into();
-        let mut fds = vec![(net.as_raw_fd(), 3)];
+        // The network namespace the member joins (the pod's; none for a
+        // host-network pod, whose dump left it out too) at fd 3 in criu;
+        // the new log pipes at 4 and 5, for the image's stdout and stderr.
+        let net: Option<OwnedFd> = namespaces
+            .iter()
+            .find(|n| n.kind == NsKind::Net)
+            .and_then(|n| n.path.as_ref())
+            .map(|path| {
+                std::fs::File::open(path)
+                    .map(OwnedFd::from)
+                    .map_err(|e| ShimError::Internal(format!("network namespace {path}: {e}")))
+            })
+            .transpose()?;
+        let mut fds: Vec<_> = net.iter().map(|fd| (fd.as_raw_fd(), 3)).collect();
         let mut inherit = Vec::new();
         for (n, fd) in [(1usize, &child_stdio.stdout), (2, &child_stdio.stderr)] {
             let (Some(fd), Some(key)) = (fd, descriptors.get(n)) else {
@@ -103,7 +111,7 @@ impl Pod {
             .map_err(|e| ShimError::Internal(format!("{}: {e}", work.display())))?;
         let target = RestoreTarget {
             root,
-            net_fd: Some(3),
+            net_fd: net.is_some().then_some(3),
             join,
             inherit,
             bind_mounts: super::checkpoint::bind_mount_sources(bundle),

@@ -11,7 +11,7 @@ flavours=("$@")
 [ ${#flavours[@]} -gt 0 ] || flavours=(bookworm trixie)
 # The integration tests that make sense on a node (built here, run there);
 # PODSHIM_NODE_TESTS="a b" runs only those.
-read -r -a tests <<<"${PODSHIM_NODE_TESTS:-devices resources placement pod oci_diff containerd cri cri_options checkpoint}"
+read -r -a tests <<<"${PODSHIM_NODE_TESTS:-devices resources placement pod oci_diff containerd cri cri_options checkpoint checkpoint_containerd}"
 mkdir -p "$here/build/node"
 args=()
 for t in "${tests[@]}"; do args+=(--test "$t"); done

@@ -1,15 +1,16 @@
 //! Checkpoint with CRIU through the shim's Checkpoint (`podctl
-//! checkpoint`, as `ctr task checkpoint --image-path` asks for one). A dump
-//! CRIU refuses leaves the container running, and the error says CRIU's
-//! reason; where CRIU can dump (the node VM: criu 3.17 cannot read these
-//! hosts' kernel), a counter checkpointed runs on, and one checkpointed
-//! with exit stops with its exit published.
+//! checkpoint`, as `ctr task checkpoint --image-path` asks for one) and
+//! restore through its Create (`podctl restore`). A dump CRIU refuses
+//! leaves the container running, and the error says CRIU's reason; where
+//! CRIU can dump (the node VM: criu 3.17 cannot read these hosts'
+//! kernel), a counter checkpointed runs on, one checkpointed with exit
+//! stops with its exit published, and one restored counts on. Through
+//! containerd: tests/checkpoint_containerd.rs.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use podshim_tests::containerd::{Containerd, RUNTIME};
 use podshim_tests::*;
 use podshim_types::{TaskStatus, Topic};
 use serde_json::Value;
@@ -239,241 +240,59 @@ fn a_restored_counter_goes_on_from_where_it_was_dumped_in_the_pods_namespaces() 
     env.finish();
 }
 
-/// What the counter of ctr task `id` has counted (it writes its count to
-/// /dev/count, its own tmpfs).
-fn counted(ctd: &Containerd, id: &str) -> u64 {
-    let out = ctd.ctr(&[
-        "task",
-        "exec",
-        "--exec-id",
-        "peek",
-        id,
-        "/bin/cat",
-        "/dev/count",
-    ]);
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
-}
-
-fn wait_counted(ctd: &Containerd, id: &str, more_than: u64) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let n = counted(ctd, id);
-        if n > more_than {
-            return n;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the counter of {id} stopped at {n}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
+/// A restore CRIU refuses (an image without a process tree), on every
+/// machine: through `podshim criu` (its own mount namespace, the rootfs
+/// there), CRIU's reason comes back and its log is kept; the member is
+/// gone with its cgroup and state, nothing is mounted on the host, and
+/// the pod runs on.
 #[test]
-#[ignore = "needs a kernel CRIU can dump: runs in the node VM (make test-node)"]
-fn ctr_task_checkpoint_through_containerd_side_by_side_with_runc() {
-    let env = TestEnv::new("ckptctr");
-    let ctd = Containerd::start(&env);
-    let rootfs = test_rootfs().to_string_lossy().into_owned();
-    let script = "i=0; while :; do echo $i > /dev/count; i=$((i+1)); sleep 0.1; done";
-    let ok = |out: std::process::Output, what: &str| -> String {
-        assert!(
-            out.status.success(),
-            "{what}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    // One checkpoint per container (containerd stores each container's
-    // spec once: a second checkpoint of it fails with "already exists"),
-    // three containers per runtime, the runtimes alternated.
-    let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
-    for round in 0..3 {
-        for (k, runtime) in [RUNTIME, "io.containerd.runc.v2"].into_iter().enumerate() {
-            let id = format!("c{k}-{round}");
-            let id = id.as_str();
-            // No stdio (--null-io): a FIFO or file from the host is a file
-            // of a mount outside the container, which CRIU does not dump.
-            ok(
-                ctd.ctr(&[
-                    "run",
-                    "-d",
-                    "--null-io",
-                    // ctr gives a --rootfs container no PATH.
-                    "--env",
-                    "PATH=/bin:/sbin",
-                    "--runtime",
-                    runtime,
-                    "--rootfs",
-                    &rootfs,
-                    id,
-                    "/bin/sh",
-                    "-c",
-                    script,
-                ]),
-                "ctr run",
-            );
-            let n = wait_counted(&ctd, id, 3);
-            // Into containerd's content store, the task running on: a
-            // checkpoint image containerd keeps. (--image-path reaches the
-            // shim only for runtimes named io.containerd.runc* before
-            // containerd 2.0; for others containerd stores the image.)
-            let begun = Instant::now();
-            let name = ok(ctd.ctr(&["task", "checkpoint", id]), "ctr task checkpoint");
-            times[k].push(begun.elapsed());
-            assert!(!name.is_empty(), "{runtime}: no checkpoint image named");
-            let images = ok(ctd.ctr(&["images", "ls"]), "ctr images ls");
-            let row = images
-                .lines()
-                .find(|l| l.split_whitespace().next() == Some(name.as_str()))
-                .unwrap_or_else(|| panic!("{name} not among {images}"));
-            assert!(
-                row.contains("checkpoint"),
-                "{runtime}: not a checkpoint image: {row}"
-            );
-            wait_counted(&ctd, id, n);
-            let tasks = ok(ctd.ctr(&["task", "ls"]), "ctr task ls");
-            assert!(
-                tasks
-                    .lines()
-                    .any(|l| l.starts_with(id) && l.contains("RUNNING")),
-                "{runtime}: not running after its checkpoint: {tasks}"
-            );
-            let _ = ctd.ctr(&["task", "kill", "-s", "KILL", id]);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !ctd.ctr(&["task", "rm", id]).status.success() {
-                assert!(Instant::now() < deadline, "{runtime}: task rm");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            ok(ctd.ctr(&["containers", "rm", id]), "ctr containers rm");
-            ok(ctd.ctr(&["images", "rm", &name]), "ctr images rm");
-        }
-    }
-    let medians: Vec<Duration> = times
-        .iter_mut()
-        .map(|t| {
-            t.sort();
-            t[1]
-        })
-        .collect();
-    eprintln!(
-        "ctr task checkpoint, median of 3: podshim {:?}, runc.v2 {:?} (podshim/runc {:.2})",
-        medians[0],
-        medians[1],
-        medians[0].as_secs_f64() / medians[1].as_secs_f64()
+fn a_restore_criu_refuses_names_criu_s_reason_and_leaves_no_member() {
+    let mut env = TestEnv::new("ckptbadimage");
+    let dir = env.write_pod("ckptbadimage", "ckptbadimage", &[("app", counter(""))]);
+    let pod = env.run_pod(&dir);
+    past(&env, &pod, "app", None);
+    let bundle = env.container_record(&pod, "app").bundle;
+    env.podctl_ok(&["kill", "--signal", "KILL", &pod, "app"]);
+    stopped(&env, &pod, "app", "the counter outlived SIGKILL");
+    // What runc and podshim write beside CRIU's files, and no CRIU image.
+    let image = env.work.join("image");
+    std::fs::create_dir_all(&image).unwrap();
+    std::fs::write(
+        image.join("descriptors.json"),
+        r#"["/dev/null","pipe:[1]","pipe:[1]"]"#,
+    )
+    .unwrap();
+    let err = env.podctl_err(&["restore", &pod, "app", image.to_str().unwrap()]);
+    assert!(err.contains("criu exited with"), "not CRIU's exit: {err}");
+    eprintln!("refused: {}", err.trim());
+    let kept = Path::new(&bundle).join("criu-restore.log");
+    assert!(err.contains(&kept.display().to_string()), "{err}");
+    assert!(
+        kept.is_file(),
+        "CRIU's log was not kept at {}",
+        kept.display()
     );
-    ctd.stop();
-    // runc leaves the namespace's level of its cgroups (/<namespace>) to
-    // whoever made the namespace; nothing of the containers may be left.
-    let nested: Vec<_> = env
-        .cgroups_left()
-        .iter()
-        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .collect();
-    assert!(nested.is_empty(), "container cgroups left: {nested:?}");
-    env.remove_cgroups_runc_left();
-    env.finish();
-}
-
-#[tokio::test(flavor = "current_thread")]
-#[ignore = "needs CRIU and containerd 2.x's CRI: runs in the node VM (make test-node)"]
-async fn cri_checkpoint_container_writes_the_archive_kubelet_asks_for() {
-    use k8s_cri::v1::*;
-    use podshim_tests::cri::*;
-    // containerd 2.x implements CheckpointContainer; the node's own is 1.x.
-    if std::env::var_os("PODSHIM_CONTAINERD_BIN").is_none() {
-        let unstable =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/containerd/unstable/usr/bin");
-        assert!(
-            unstable.join("containerd").is_file(),
-            "no containerd 2.x at {}: `make containerd-versions` unpacks it",
-            unstable.display()
-        );
-        std::env::set_var("PODSHIM_CONTAINERD_BIN", &unstable);
-    }
-    let (env, ctd, mut c, _logs, _bridge_gone) = cri_world("ckptcri", "pck", 240).await;
-    assert!(ctd.version().0 >= 2, "containerd {:?}", ctd.version());
-    let mut took = Vec::new();
-    // podshim, then runc in the same containerd: the same archive.
-    for handler in ["podshim", "runc"] {
-        let (sconfig, logs) = sandbox_for(&env, &format!("ckpt-{handler}"));
-        let sandbox = run_sandbox(&mut c, &sconfig, handler, &ctd).await;
-        let script = "i=0; while :; do echo n$i; i=$((i+1)); sleep 0.1; done";
-        let config = container_config("counter", NamespaceMode::Container, script);
-        let id = run_container(&mut c, &ctd, &sandbox, &sconfig, config).await;
-        log_line(&logs.join("counter.log"), "n5");
-
-        let archive = env.work.join(format!("checkpoint-{handler}.tar"));
-        let begun = Instant::now();
-        c.checkpoint_container(CheckpointContainerRequest {
-            container_id: id.clone(),
-            location: archive.to_string_lossy().into_owned(),
-            timeout: 120,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("CheckpointContainer ({handler}): {e}\n{}", ctd.log()));
-        took.push(begun.elapsed());
-        // What kubelet keeps: CRIU's image under checkpoint/, the
-        // container's config and spec, its rootfs changes.
-        let list = Command::new("tar")
-            .arg("-tf")
-            .arg(&archive)
-            .output()
-            .expect("tar");
-        let names = String::from_utf8_lossy(&list.stdout).into_owned();
-        for want in [
-            "checkpoint/pstree.img",
-            "checkpoint/inventory.img",
-            "config.dump",
-            "spec.dump",
-        ] {
-            assert!(
-                names.lines().any(|l| l.trim_start_matches("./") == want),
-                "{handler}: {want} not in the archive: {names}"
-            );
-        }
-        // It runs on, counting.
-        let status = c
-            .container_status(ContainerStatusRequest {
-                container_id: id.clone(),
-                verbose: false,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(
-            status.status.map(|s| s.state),
-            Some(ContainerState::ContainerRunning as i32),
-            "{handler}"
-        );
-        let text = std::fs::read_to_string(logs.join("counter.log")).unwrap_or_default();
-        let last = text
-            .lines()
-            .filter_map(|l| l.rsplit(' ').next()?.strip_prefix('n')?.parse::<u64>().ok())
-            .max()
-            .expect("the counter logged");
-        log_line(&logs.join("counter.log"), &format!("n{}", last + 3));
-        tear_down(&mut c, sandbox, vec![id]).await;
-        if handler == "podshim" {
-            assert_eq!(
-                env.cgroups_left(),
-                Vec::<std::path::PathBuf>::new(),
-                "podshim left cgroups"
-            );
-        }
-    }
-    eprintln!(
-        "CheckpointContainer: podshim {:?}, runc {:?} (podshim/runc {:.2})",
-        took[0],
-        took[1],
-        took[0].as_secs_f64() / took[1].as_secs_f64()
+    // No member: no state, no cgroup; the pod's sandbox is still there.
+    let state = env
+        .state()
+        .pod(
+            &podshim_types::Id::new("podctl").unwrap(),
+            &podshim_types::Id::new(&pod).unwrap(),
+        )
+        .list_containers()
+        .unwrap();
+    let app = format!("{pod}-app");
+    assert!(
+        !state.iter().any(|c| c.as_str() == app),
+        "the failed restore left {app}'s state: {state:?}"
     );
-    ctd.stop();
-    env.remove_cgroups_runc_left();
+    assert!(
+        !env.cgroup_file("memory", &pod, &app, "").exists()
+            && !env.cgroup_file("unified", &pod, &app, "").exists(),
+        "the failed restore left {app}'s cgroup"
+    );
+    let pause = env.pod_record(&pod).pause.expect("a pause").pid;
+    assert!(alive(pause), "the pod's pause is gone");
+    env.podctl_ok(&["rm", "--timeout", "0", &pod]);
     env.finish();
 }

@@ -13,7 +13,7 @@ use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::channel::ChildChannel;
 use crate::error::SysError;
-use crate::msg::Conversation;
+use crate::msg::Forks;
 
 /// Which side of the fork this is.
 pub enum Forked {
@@ -25,7 +25,7 @@ pub enum Forked {
 
 /// Forks; see the module doc. `into`: the cgroup v2 directory the child
 /// starts in.
-pub fn fork_reporting_child<C: Conversation>(
+pub fn fork_reporting_child<C: Forks>(
     chan: &mut ChildChannel<C>,
     into: Option<BorrowedFd<'_>>,
 ) -> Forked {

@@ -3,8 +3,9 @@
 //! `unsafe` block of the project.
 //!
 //! The namespace work runs only in fresh single-threaded processes that the
-//! shim re-executes from its own binary: [`pause::run`] (`podshim pause`)
-//! and [`init::run`] (`podshim init`). They talk to the shim over a
+//! shim re-executes from its own binary: [`pause::run`] (`podshim pause`),
+//! [`init::run`] (`podshim init`), [`exec::run`] (`podshim exec`) and
+//! [`criu::run`] (`podshim criu`). They talk to the shim over a
 //! socketpair ([`channel`]) with the messages in [`msg`].
 
 #[allow(unsafe_code)]
@@ -12,6 +13,7 @@ pub mod caps;
 pub mod cgroup;
 #[allow(unsafe_code)]
 pub mod channel;
+pub mod criu;
 pub mod error;
 #[allow(unsafe_code)]
 pub mod exe;

@@ -105,10 +105,14 @@ pub trait Conversation {
     type Config: Serialize + DeserializeOwned;
     type Report: Serialize + DeserializeOwned + std::fmt::Debug;
     type Command: Serialize + DeserializeOwned + std::fmt::Debug;
-    /// The child forked the process that carries on (host pid).
-    fn forked(pid: i32) -> Self::Report;
     /// The child failed.
     fn failed(e: ChildError) -> Self::Report;
+}
+
+/// A conversation in which the child forks the process that carries on.
+pub trait Forks: Conversation {
+    /// The child forked it (host pid).
+    fn forked(pid: i32) -> Self::Report;
 }
 
 /// A conversation in which the child may make a user namespace that the
@@ -188,11 +192,14 @@ impl Conversation for Pause {
     type Config = PauseConfig;
     type Report = PauseReport;
     type Command = PauseCommand;
-    fn forked(pid: i32) -> PauseReport {
-        PauseReport::Child { pid }
-    }
     fn failed(e: ChildError) -> PauseReport {
         PauseReport::Error(e)
+    }
+}
+
+impl Forks for Pause {
+    fn forked(pid: i32) -> PauseReport {
+        PauseReport::Child { pid }
     }
 }
 
@@ -294,11 +301,14 @@ impl Conversation for Init {
     type Config = InitConfig;
     type Report = InitReport;
     type Command = InitCommand;
-    fn forked(pid: i32) -> InitReport {
-        InitReport::Child { pid }
-    }
     fn failed(e: ChildError) -> InitReport {
         InitReport::Error(e)
+    }
+}
+
+impl Forks for Init {
+    fn forked(pid: i32) -> InitReport {
+        InitReport::Child { pid }
     }
 }
 
@@ -370,11 +380,14 @@ impl Conversation for Exec {
     type Config = ExecConfig;
     type Report = ExecReport;
     type Command = ExecCommand;
-    fn forked(pid: i32) -> ExecReport {
-        ExecReport::Child { pid }
-    }
     fn failed(e: ChildError) -> ExecReport {
         ExecReport::Error(e)
+    }
+}
+
+impl Forks for Exec {
+    fn forked(pid: i32) -> ExecReport {
+        ExecReport::Child { pid }
     }
 }
 

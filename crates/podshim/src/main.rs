@@ -1,6 +1,7 @@
 //! podshim: one shim per pod. `main` dispatches the re-exec entry points
-//! (`pause`, `init`, `exec`) before anything else runs, so they start as fresh
-//! single-threaded processes; everything else is the shim v2 command line.
+//! (`pause`, `init`, `exec`, `criu`) before anything else runs, so they
+//! start as fresh single-threaded processes; everything else is the shim
+//! v2 command line.
 
 mod bundle;
 mod cgroup;
@@ -27,7 +28,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if matches!(
         args.get(1).map(String::as_str),
-        Some("pause" | "init" | "exec")
+        Some("pause" | "init" | "exec" | "criu")
     ) {
         // The shim raised its own limit; its children get back the one it
         // started with (posix_spawn cannot set it for them).
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
             podshim_sys::proc::set_name("podshim-exec");
             return code(podshim_sys::exec::run());
         }
+        Some("criu") => return code(podshim_sys::criu::run()),
         _ => podshim_sys::proc::set_name("podshim"),
     }
     let flags = match flags::Flags::parse(&args[1..]) {

@@ -8,6 +8,7 @@ pub mod devices;
 pub mod inroot;
 pub mod mounts;
 pub mod options;
+pub mod snapshot;
 
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
@@ -87,35 +88,9 @@ pub fn prepare(
             fs::create_dir_all(&rootfs).map_err(|e| SysError::io("mkdir", &rootfs, e))?;
             make_parent_private(&rootfs)?;
         } else {
-            mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                MsFlags::MS_SLAVE | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .map_err(|e| SysError::os("make / ", "rslave", e))?;
+            snapshot::make_root_rslave()?;
         }
-        fs::create_dir_all(&rootfs).map_err(|e| SysError::io("mkdir", &rootfs, e))?;
-        for m in rootfs_mounts {
-            let o = parse_options(&m.options);
-            let data = o.data.join(",");
-            let fstype = (!m.typ.is_empty() && m.typ != "bind").then_some(m.typ.as_str());
-            mount(
-                Some(m.source.as_str()),
-                &rootfs,
-                fstype,
-                o.flags,
-                (!data.is_empty()).then_some(data.as_str()),
-            )
-            .map_err(|e| {
-                SysError::os(
-                    "mount rootfs",
-                    format!("{} {} on {}", m.typ, m.source, rootfs.display()),
-                    e,
-                )
-            })?;
-        }
+        snapshot::mount_snapshot(&rootfs, rootfs_mounts)?;
     }
     refuse_host_root(&rootfs)?;
     let rootfs = fs::canonicalize(&rootfs).map_err(|e| SysError::io("rootfs", &rootfs, e))?;

@@ -178,8 +178,27 @@ pub fn spawn<C: Conversation>(
     args: &[&str],
     stdio: ChildStdio,
 ) -> Result<(Child, ShimChannel<C>)> {
+    spawn_passing(role, args, stdio, Vec::new())
+}
+
+/// [`spawn`], with descriptors `fds` (fd, number) placed above
+/// [`CHILD_FD`] in the child.
+pub fn spawn_passing<C: Conversation>(
+    role: &str,
+    args: &[&str],
+    stdio: ChildStdio,
+    fds: Vec<(i32, i32)>,
+) -> Result<(Child, ShimChannel<C>)> {
+    if let Some((_, n)) = fds.iter().find(|(_, n)| *n <= CHILD_FD) {
+        return Err(ShimError::Internal(format!(
+            "{} child: descriptor {n} would take the channel's place",
+            C::NAME
+        )));
+    }
     let (ours, theirs) = spawn::channel_pair()?;
-    let child = spawn_with(role, args, stdio, vec![spawn::fd_at(&theirs, CHILD_FD)])?;
+    let mut placed = vec![spawn::fd_at(&theirs, CHILD_FD)];
+    placed.extend(fds);
+    let child = spawn_with(role, args, stdio, placed)?;
     drop(theirs);
     Ok((child, ShimChannel::new(ours)?))
 }

@@ -18,6 +18,10 @@ use std::path::{Path, PathBuf};
 pub use args::{dump_args, restore_args, DumpTarget, RestoreTarget, DUMP_LOG, RESTORE_LOG};
 pub use plan::{plan, CheckpointPlan};
 
+use podshim_sys::criu::{Criu, CriuConfig, CriuReport};
+use podshim_sys::msg::RootfsMount;
+use podshim_sys::spawn::ChildStdio;
+
 use crate::child::Child;
 use crate::error::{Result, ShimError};
 
@@ -45,40 +49,53 @@ pub fn binary() -> Result<PathBuf> {
         })
 }
 
-/// Runs `criu` with `args` and waits for it; a failure is CRIU's own
-/// reason (the error lines of its `log`), the log kept at `keep` (as
-/// containerd's runc shim keeps `criu-dump.log` in the bundle).
+/// How criu is started.
+pub enum Launch {
+    /// As the shim's child, in the shim's namespaces (a dump: CRIU enters
+    /// the tree's own).
+    Direct,
+    /// Through `podshim criu`, in a mount namespace of its own with the
+    /// rootfs mounted (a restore; see [`podshim_sys::criu`]). Its
+    /// descriptors start at [`podshim_sys::criu::FIRST_INHERITED_FD`].
+    WithRootfs {
+        rootfs: PathBuf,
+        mounts: Vec<RootfsMount>,
+    },
+}
+
+/// Runs `criu` with `args` and waits for it, descriptors `fds` (fd,
+/// number) open in it; a failure is CRIU's own reason (the error lines of
+/// its `log`), the log kept at `keep` (as containerd's runc shim keeps
+/// `criu-dump.log` in the bundle).
 pub async fn run(
     criu: &Path,
     args: Vec<String>,
+    launch: Launch,
     fds: Vec<(std::os::fd::RawFd, i32)>,
     log: &Path,
     keep: &Path,
 ) -> Result<()> {
-    let exe = criu.to_string_lossy().into_owned();
     // What it says before its log is open (a bad option, say) goes here.
     let said = log.with_extension("stderr");
     let stderr = std::fs::File::create(&said)
         .map_err(|e| ShimError::Internal(format!("{}: {e}", said.display())))?;
-    let pid = podshim_sys::spawn::spawn(podshim_sys::spawn::Reexec {
-        exe: &exe,
-        arg0: "criu",
-        args,
-        stdio: podshim_sys::spawn::ChildStdio {
-            stdin: None,
-            stdout: None,
-            stderr: Some(stderr.into()),
-        },
-        fds,
-        setsid: false,
-        env: Vec::new(),
-        env_clear: false,
-        cwd: Some("/"),
-    })
-    .map_err(|e| ShimError::Internal(format!("run {exe}: {e}")))?;
-    // On this one thread, nothing reaps it before it is ours.
-    let child = Child::adopt(pid)?;
-    let code = child.wait().await?;
+    let stdio = ChildStdio {
+        stdin: None,
+        stdout: None,
+        stderr: Some(stderr.into()),
+    };
+    let code = match launch {
+        Launch::Direct => run_direct(criu, args, stdio, fds).await?,
+        Launch::WithRootfs { rootfs, mounts } => {
+            let cfg = CriuConfig {
+                exe: criu.to_path_buf(),
+                args,
+                rootfs,
+                rootfs_mounts: mounts,
+            };
+            run_in_mount_ns(cfg, stdio, fds).await?
+        }
+    };
     if code == Some(0) {
         return Ok(());
     }
@@ -93,6 +110,54 @@ pub async fn run(
         code.map_or("an unknown status".into(), |c| c.to_string()),
         reason(&text),
     )))
+}
+
+async fn run_direct(
+    criu: &Path,
+    args: Vec<String>,
+    stdio: ChildStdio,
+    fds: Vec<(std::os::fd::RawFd, i32)>,
+) -> Result<Option<i32>> {
+    let exe = criu.to_string_lossy().into_owned();
+    let pid = podshim_sys::spawn::spawn(podshim_sys::spawn::Reexec {
+        exe: &exe,
+        arg0: "criu",
+        args,
+        stdio,
+        fds,
+        setsid: false,
+        env: Vec::new(),
+        env_clear: false,
+        cwd: Some("/"),
+    })
+    .map_err(|e| ShimError::Internal(format!("run {exe}: {e}")))?;
+    // On this one thread, nothing reaps it before it is ours.
+    Child::adopt(pid)?.wait().await
+}
+
+/// `podshim criu`: its config out; end of file means criu runs (its
+/// exit is the child's), a report means it never did.
+async fn run_in_mount_ns(
+    cfg: CriuConfig,
+    stdio: ChildStdio,
+    fds: Vec<(std::os::fd::RawFd, i32)>,
+) -> Result<Option<i32>> {
+    let (child, mut chan) = crate::child::spawn_passing::<Criu>("criu", &[], stdio, fds)?;
+    let said = match chan.send_config(&cfg).await {
+        Ok(()) => chan.recv().await,
+        Err(e) => Err(e),
+    };
+    match said {
+        Ok(None) => child.wait().await,
+        Ok(Some((CriuReport::Error(e), _))) => {
+            let _ = child.wait().await;
+            Err(ShimError::from(e).context("restore: criu child"))
+        }
+        Err(e) => {
+            child.kill_and_wait().await;
+            Err(e)
+        }
+    }
 }
 
 /// CRIU's reason from its log: its error lines, without their time stamps.

@@ -19,7 +19,12 @@ use crate::error::{Result, ShimError};
 
 /// The stdio of pid 1 at the dump, as runc records it (`descriptors.json`
 /// in the image: what fds 0, 1 and 2 were), for a restore to reconnect.
-const DESCRIPTORS: &str = "descriptors.json";
+pub(super) const DESCRIPTORS: &str = "descriptors.json";
+
+/// Which of pid 1's standard descriptors CRIU left out as external files
+/// (fd, CRIU's key), podshim's own addition to the image, for a restore
+/// to hand the new container's stdio in their place.
+pub(super) const EXTERNAL_STDIO: &str = "podshim-external-stdio.json";
 
 impl Pod {
     /// Checkpoint of container `id` by `plan`.
@@ -43,11 +48,16 @@ impl Pod {
             let criu = criu::binary()?;
             let bundle = Bundle::load(Path::new(&task.record().bundle))?;
             let pid = task.init.pid();
+            let external_stdio = external_files(pid);
+            let mut external_files: Vec<String> =
+                external_stdio.iter().map(|(_, k)| k.clone()).collect();
+            external_files.sort();
+            external_files.dedup();
             let target = DumpTarget {
                 pid,
                 external_net: external_net(pid)?,
                 bind_mounts: bind_mounts(&bundle),
-                external_files: external_files(pid),
+                external_files,
                 freezer: task.resources.as_ref().and_then(|r| r.cg.freezer_dir()),
             };
             make_dir(&plan.image)?;
@@ -58,10 +68,13 @@ impl Pod {
             make_dir(&work)?;
             let outcome = async {
                 write_descriptors(pid, &plan.image)?;
+                let path = plan.image.join(EXTERNAL_STDIO);
+                podshim_state::write_json(&path, &external_stdio)
+                    .map_err(|e| ShimError::Internal(format!("{}: {e}", path.display())))?;
                 let args = criu::dump_args(&plan, &target, &plan.image, &work);
                 let log = work.join(criu::DUMP_LOG);
                 let kept = bundle.dir.join("criu-dump.log");
-                criu::run(&criu, args, Vec::new(), &log, &kept).await
+                criu::run(&criu, args, criu::Launch::Direct, Vec::new(), &log, &kept).await
             }
             .await;
             if ours {
@@ -88,12 +101,12 @@ fn external_net(pid: i32) -> Result<Option<u64>> {
     Ok((theirs != ino("/proc/self/ns/net")?).then_some(theirs))
 }
 
-/// CRIU's keys for `pid`'s standard descriptors that are files of a mount
-/// its mount namespace does not have: containerd's stdio FIFOs, a log
-/// file. CRIU leaves those out of the image as external (containerd's
-/// runc shim gives a container pipes instead; podshim hands the FIFOs to
-/// it).
-fn external_files(pid: i32) -> Vec<String> {
+/// `pid`'s standard descriptors that are files of a mount its mount
+/// namespace does not have (containerd's stdio FIFOs, a log file), with
+/// CRIU's keys for them. CRIU leaves those out of the image as external
+/// (containerd's runc shim gives a container pipes instead; podshim hands
+/// it the FIFOs).
+fn external_files(pid: i32) -> Vec<(i32, String)> {
     use std::os::unix::fs::MetadataExt;
     let mounts: std::collections::HashSet<u64> =
         std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
@@ -118,7 +131,7 @@ fn external_files(pid: i32) -> Vec<String> {
                 .trim()
                 .parse()
                 .ok()?;
-            (!mounts.contains(&mnt)).then(|| format!("file[{mnt:x}:{ino:x}]"))
+            (!mounts.contains(&mnt)).then(|| (fd, format!("file[{mnt:x}:{ino:x}]")))
         })
         .collect()
 }

@@ -78,14 +78,10 @@ impl Pod {
         );
         let _g = task.init.lifecycle.lock().await;
         let made = match checkpoint {
-            Some(image) if !rootfs.is_empty() => Err(ShimError::FailedPrecondition(format!(
-                "restore of {id} from {}: a rootfs containerd mounts is not restored yet",
-                image.display()
-            ))),
             // Not cut short by a Delete (which waits for it): a criu
             // stopped half-way would leave a tree nobody owns.
             Some(image) => {
-                self.restore_init(&task, &bundle, &plan, &stdio, image)
+                self.restore_init(&task, &bundle, &plan, &stdio, rootfs, image)
                     .await
             }
             None => {

@@ -1,10 +1,12 @@
 //! A pod member created from a checkpoint (a Create whose `checkpoint`
-//! names an image directory: `ctr run --checkpoint`, `podctl restore`).
-//! Its cgroup and log pipes are made as for any container; then CRIU
-//! restores the dumped tree into them, stopped, with the pod's network
-//! namespace handed in by fd and its IPC and UTS namespaces joined by
-//! path, its own pid and mount namespaces restored from the image, the
-//! image's stdout and stderr pipes replaced by the new container's. Its
+//! names an image directory: `ctr run --checkpoint`, `ctr c restore`,
+//! `podctl restore`). Its cgroup and stdio are made as for any container;
+//! then CRIU, run by `podshim criu` with containerd's rootfs mounts (if
+//! any) mounted in a mount namespace of its own, restores the dumped tree
+//! into them, stopped: the pod's network namespace handed in by fd, its
+//! IPC and UTS namespaces joined by path, its own pid and mount namespaces
+//! restored from the image, the image's stdio (pipes, or containerd's
+//! FIFOs left out as external files) replaced by the new container's. Its
 //! pid 1 is this shim's child (`--restore-sibling`); Start resumes the
 //! tree (SIGCONT to every process of its pid namespace).
 
@@ -12,10 +14,11 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
 
-use podshim_sys::msg::NsRequest;
+use podshim_sys::msg::{NsRequest, RootfsMount};
 use podshim_sys::ns::NsKind;
 use podshim_sys::proc;
 
+use super::checkpoint::{DESCRIPTORS, EXTERNAL_STDIO};
 use super::task::{Starter, Task};
 use super::Pod;
 use crate::bundle::Bundle;
@@ -32,6 +35,7 @@ impl Pod {
         bundle: &Bundle,
         namespaces: &[NsRequest],
         stdio: &Stdio,
+        rootfs: &[RootfsMount],
         image: &Path,
     ) -> Result<Child> {
         let refuse = |why: &str| {
@@ -59,20 +63,24 @@ impl Pod {
         }
         let root = podshim_sys::rootfs::rootfs_path(&bundle.spec, &bundle.dir)
             .map_err(|e| ShimError::from(e).context("restore"))?;
-        let descriptors: Vec<String> = podshim_state::read_json(&image.join("descriptors.json"))
-            .map_err(|e| {
+        let descriptors: Vec<String> =
+            podshim_state::read_json(&image.join(DESCRIPTORS)).map_err(|e| {
                 ShimError::InvalidArgument(format!(
                     "{} is not a checkpoint podshim or runc made: {e}",
                     image.display()
                 ))
             })?;
+        // A runc image has none: its stdio were pipes.
+        let external: Vec<(usize, String)> =
+            podshim_state::read_json(&image.join(EXTERNAL_STDIO)).unwrap_or_default();
         let criu = criu::binary()?;
         let who = self.stdio_owner(task);
         let (child_stdio, io) = crate::stdio::open(stdio, &who).await?;
 
-        // The network namespace the member joins (the pod's; none for a
-        // host-network pod, whose dump left it out too) at fd 3 in criu;
-        // the new log pipes at 4 and 5, for the image's stdout and stderr.
+        // In criu (above its channel): the network namespace the member
+        // joins (the pod's; none for a host-network pod, whose dump left it
+        // out too), then the new stdio, each in place of the image's pipe
+        // or external file it was.
         let net: Option<OwnedFd> = namespaces
             .iter()
             .find(|n| n.kind == NsKind::Net)
@@ -83,14 +91,19 @@ impl Pod {
                     .map_err(|e| ShimError::Internal(format!("network namespace {path}: {e}")))
             })
             .transpose()?;
-        let mut fds: Vec<_> = net.iter().map(|fd| (fd.as_raw_fd(), 3)).collect();
+        let first = podshim_sys::criu::FIRST_INHERITED_FD;
+        let mut fds: Vec<_> = net.iter().map(|fd| (fd.as_raw_fd(), first)).collect();
         let mut inherit = Vec::new();
-        for (n, fd) in [(1usize, &child_stdio.stdout), (2, &child_stdio.stderr)] {
-            let (Some(fd), Some(key)) = (fd, descriptors.get(n)) else {
-                continue;
+        let ours = [&child_stdio.stdin, &child_stdio.stdout, &child_stdio.stderr];
+        for (n, fd) in ours.into_iter().enumerate() {
+            let Some(fd) = fd else { continue };
+            let key = match (descriptors.get(n), external.iter().find(|(f, _)| *f == n)) {
+                (_, Some((_, key))) => key,
+                (Some(key), None) if key.starts_with("pipe:") => key,
+                _ => continue,
             };
-            if key.starts_with("pipe:") && !inherit.iter().any(|(_, k)| k == key) {
-                let at = 3 + n as i32;
+            if !inherit.iter().any(|(_, k)| k == key) {
+                let at = first + 1 + n as i32;
                 fds.push((fd.as_raw_fd(), at));
                 inherit.push((at, key.clone()));
             }
@@ -111,7 +124,7 @@ impl Pod {
             .map_err(|e| ShimError::Internal(format!("{}: {e}", work.display())))?;
         let target = RestoreTarget {
             root,
-            net_fd: net.is_some().then_some(3),
+            net_fd: net.is_some().then_some(first),
             join,
             inherit,
             bind_mounts: super::checkpoint::bind_mount_sources(bundle),
@@ -121,7 +134,11 @@ impl Pod {
         let args = criu::restore_args(&target, image, &work);
         let log = work.join(criu::RESTORE_LOG);
         let kept = bundle.dir.join("criu-restore.log");
-        let restored = criu::run(&criu, args, fds, &log, &kept).await;
+        let launch = criu::Launch::WithRootfs {
+            rootfs: target.root.clone(),
+            mounts: rootfs.to_vec(),
+        };
+        let restored = criu::run(&criu, args, launch, fds, &log, &kept).await;
         drop(net);
         drop(child_stdio);
         let pid = restored.and_then(|()| {

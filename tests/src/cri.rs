@@ -289,3 +289,25 @@ pub fn sandbox_for(env: &TestEnv, name: &str) -> (PodSandboxConfig, std::path::P
     );
     (config, logs)
 }
+
+/// `systemctl show UNIT -p PROP --value`.
+pub fn unit_property(unit: &str, prop: &str) -> String {
+    let out = std::process::Command::new("systemctl")
+        .args(["show", unit, "-p", prop, "--value"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Units whose name holds `needle`, in any state systemd still lists.
+pub fn units_named(needle: &str) -> Vec<String> {
+    let out = std::process::Command::new("systemctl")
+        .args(["list-units", "--all", "--plain", "--no-legend"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+        .collect()
+}

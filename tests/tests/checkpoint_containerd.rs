@@ -179,12 +179,27 @@ fn stdout_of(ctd: &Containerd, id: &str) -> String {
     ok(ctd.ctr(&peek), "readlink /proc/1/fd/1")
 }
 
+/// The state of the loopback in ctr task `id`'s network namespace.
+fn loopback_of(ctd: &Containerd, id: &str) -> String {
+    let peek = [
+        "task",
+        "exec",
+        "--exec-id",
+        "lo",
+        id,
+        "/bin/cat",
+        "/sys/class/net/lo/operstate",
+    ];
+    ok(ctd.ctr(&peek), "cat /sys/class/net/lo/operstate")
+}
+
 /// `ctr c checkpoint --task` of a container made from an image, its task
 /// gone, then `ctr c restore --live` of the checkpoint as a new container:
 /// the same counter counts on from where it was dumped, in a rootfs
 /// containerd mounts afresh from the image, its standard output the new
 /// task's (podshim hands a container containerd's FIFOs, which CRIU
-/// leaves out of the image; runc's shim hands it pipes).
+/// leaves out of the image; runc's shim hands it pipes). Timed with a
+/// network namespace of the container's own, and with the host's.
 #[test]
 #[ignore = "needs a kernel CRIU can dump: runs in the node VM (make test-node)"]
 fn ctr_container_restore_counts_on_in_a_fresh_snapshot_side_by_side_with_runc() {
@@ -192,58 +207,73 @@ fn ctr_container_restore_counts_on_in_a_fresh_snapshot_side_by_side_with_runc() 
     let ctd = Containerd::start(&env);
     let image = test_image().to_string_lossy().into_owned();
     ok(ctd.ctr(&["images", "import", &image]), "ctr images import");
-    let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
-    for round in 0..3 {
-        for (k, runtime) in [RUNTIME, "io.containerd.runc.v2"].into_iter().enumerate() {
-            let id = format!("r{k}-{round}");
-            let back = format!("{id}-back");
-            let reference = format!("localhost/ckpt-{id}:1");
-            let run = [
-                "run",
-                "-d",
-                "--runtime",
-                runtime,
-                TEST_IMAGE_NAME,
-                &id,
-                "/bin/sh",
-                "-c",
-                COUNTER,
-            ];
-            ok(ctd.ctr(&run), "ctr run");
-            // Two seconds of counting: a counter started afresh could
-            // not catch up before it is read.
-            let (token, n) = wait_counted(&ctd, &id, 20);
-            let stdout_before = stdout_of(&ctd, &id);
-            let checkpoint = ["containers", "checkpoint", "--task", &id, &reference];
-            ok(ctd.ctr(&checkpoint), "ctr c checkpoint --task");
-            remove(&ctd, &id);
-
-            let begun = Instant::now();
-            let restore = ["containers", "restore", "--live", &back, &reference];
-            ok(ctd.ctr(&restore), "ctr c restore --live");
-            times[k].push(begun.elapsed());
-            let (again, m) = wait_counted(&ctd, &back, n);
-            assert_eq!(
-                again, token,
-                "{runtime}: the restored counter is a new process (it counted {m})"
-            );
-            let stdout_after = stdout_of(&ctd, &back);
-            assert_ne!(
-                stdout_after, stdout_before,
-                "{runtime}: the restored counter writes to the old stdout"
-            );
-            if runtime == RUNTIME {
-                assert!(
-                    stdout_after.ends_with(&format!("{back}-stdout")),
-                    "podshim: the restored counter's stdout is {stdout_after}, not its FIFO"
-                );
+    for (net, host) in [
+        ("its own network namespace", false),
+        ("the host's network", true),
+    ] {
+        let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+        for round in 0..3 {
+            for (k, runtime) in [RUNTIME, "io.containerd.runc.v2"].into_iter().enumerate() {
+                let id = format!("r{k}-{round}-{}", if host { "host" } else { "own" });
+                times[k].push(checkpoint_and_restore(&ctd, runtime, &id, host));
             }
-            remove(&ctd, &back);
-            ok(ctd.ctr(&["images", "rm", &reference]), "ctr images rm");
         }
+        report(&format!("ctr c restore --live, {net}"), &mut times);
     }
-    report("ctr c restore --live", &mut times);
     finish(env, ctd);
+}
+
+/// One container of `runtime` checkpointed, removed and restored; the
+/// restore's time.
+fn checkpoint_and_restore(ctd: &Containerd, runtime: &str, id: &str, host_net: bool) -> Duration {
+    let back = format!("{id}-back");
+    let reference = format!("localhost/ckpt-{id}:1");
+    let mut run = vec!["run", "-d", "--runtime", runtime];
+    if host_net {
+        run.push("--net-host");
+    }
+    run.extend([TEST_IMAGE_NAME, id, "/bin/sh", "-c", COUNTER]);
+    ok(ctd.ctr(&run), "ctr run");
+    // Two seconds of counting: a counter started afresh could not catch
+    // up before it is read.
+    let (token, n) = wait_counted(ctd, id, 20);
+    let stdout_before = stdout_of(ctd, id);
+    let lo_before = loopback_of(ctd, id);
+    let checkpoint = ["containers", "checkpoint", "--task", id, &reference];
+    ok(ctd.ctr(&checkpoint), "ctr c checkpoint --task");
+    remove(ctd, id);
+
+    let begun = Instant::now();
+    let restore = ["containers", "restore", "--live", &back, &reference];
+    ok(ctd.ctr(&restore), "ctr c restore --live");
+    let took = begun.elapsed();
+    let (again, m) = wait_counted(ctd, &back, n);
+    assert_eq!(
+        again, token,
+        "{runtime}: the restored counter is a new process (it counted {m})"
+    );
+    let stdout_after = stdout_of(ctd, &back);
+    assert_ne!(
+        stdout_after, stdout_before,
+        "{runtime}: the restored counter writes to the old stdout"
+    );
+    // A network namespace of its own: podshim has CRIU dump and restore
+    // it (its loopback up again); runc leaves every network namespace out
+    // (`--empty-ns net`): its loopback comes back down.
+    let lo_after = loopback_of(ctd, &back);
+    if !host_net {
+        eprintln!("{runtime}: loopback {lo_before} before the dump, {lo_after} restored");
+    }
+    if runtime == RUNTIME {
+        assert!(
+            stdout_after.ends_with(&format!("{back}-stdout")),
+            "podshim: the restored counter's stdout is {stdout_after}, not its FIFO"
+        );
+        assert_eq!(lo_after, lo_before, "podshim: the restored loopback");
+    }
+    remove(ctd, &back);
+    ok(ctd.ctr(&["images", "rm", &reference]), "ctr images rm");
+    took
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -264,17 +294,35 @@ async fn cri_checkpoint_container_writes_the_archive_kubelet_asks_for() {
     }
     let (env, ctd, mut c, _logs, _bridge_gone) = cri_world("ckptcri", "pck", 240).await;
     assert!(ctd.version().0 >= 2, "containerd {:?}", ctd.version());
+    // The node's systemd, as kubelet with `cgroupDriver: systemd` has it:
+    // a kubepods-style slice as the cgroup parent, each container a scope.
+    assert!(
+        Path::new("/run/systemd/system").is_dir() && cgroup_v2_only(),
+        "this test needs a systemd node with cgroup v2 only (make test-node)"
+    );
+    let top = format!("podshimckpt{}", std::process::id());
     let mut took = Vec::new();
-    // podshim, then runc in the same containerd: the same archive.
-    for handler in ["podshim", "runc"] {
-        let (sconfig, logs) = sandbox_for(&env, &format!("ckpt-{handler}"));
+    // podshim, then runc in the same containerd: the same archive; with
+    // cgroupfs paths and with the systemd driver.
+    for (handler, systemd) in [
+        ("podshim", false),
+        ("runc", false),
+        ("podshim", true),
+        ("runc-systemd", true),
+    ] {
+        let name = format!("ckpt-{handler}-{}", if systemd { "sd" } else { "fs" });
+        let (mut sconfig, logs) = sandbox_for(&env, &name);
+        if systemd {
+            let slice = format!("{top}-besteffort-pod{}.slice", took.len());
+            sconfig.linux.as_mut().unwrap().cgroup_parent = slice;
+        }
         let sandbox = run_sandbox(&mut c, &sconfig, handler, &ctd).await;
         let script = "i=0; while :; do echo n$i; i=$((i+1)); sleep 0.1; done";
         let config = container_config("counter", NamespaceMode::Container, script);
         let id = run_container(&mut c, &ctd, &sandbox, &sconfig, config).await;
         log_line(&logs.join("counter.log"), "n5");
 
-        let archive = env.work.join(format!("checkpoint-{handler}.tar"));
+        let archive = env.work.join(format!("checkpoint-{name}.tar"));
         let begun = Instant::now();
         c.checkpoint_container(CheckpointContainerRequest {
             container_id: id.clone(),
@@ -324,8 +372,15 @@ async fn cri_checkpoint_container_writes_the_archive_kubelet_asks_for() {
             .max()
             .expect("the counter logged");
         log_line(&logs.join("counter.log"), &format!("n{}", last + 3));
-        tear_down(&mut c, sandbox, vec![id]).await;
-        if handler == "podshim" {
+        tear_down(&mut c, sandbox, vec![id.clone()]).await;
+        if systemd {
+            assert_eq!(
+                units_named(&id),
+                Vec::<String>::new(),
+                "{handler}: a scope is left"
+            );
+        }
+        if handler == "podshim" && !systemd {
             assert_eq!(
                 env.cgroups_left(),
                 Vec::<std::path::PathBuf>::new(),
@@ -333,12 +388,19 @@ async fn cri_checkpoint_container_writes_the_archive_kubelet_asks_for() {
             );
         }
     }
-    eprintln!(
-        "CheckpointContainer: podshim {:?}, runc {:?} (podshim/runc {:.2})",
-        took[0],
-        took[1],
-        took[0].as_secs_f64() / took[1].as_secs_f64()
-    );
+    for (driver, pair) in ["cgroupfs", "systemd"].iter().zip(took.chunks(2)) {
+        eprintln!(
+            "CheckpointContainer, {driver}: podshim {:?}, runc {:?} (podshim/runc {:.2})",
+            pair[0],
+            pair[1],
+            pair[0].as_secs_f64() / pair[1].as_secs_f64()
+        );
+    }
+    // The pod slices are kubelet's to remove; here the test's.
+    let _ = Command::new("systemctl")
+        .args(["stop", &format!("{top}.slice")])
+        .status();
+    assert_eq!(units_named(&top), Vec::<String>::new(), "slices left");
     ctd.stop();
     env.remove_cgroups_runc_left();
     env.finish();

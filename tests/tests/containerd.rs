@@ -474,3 +474,62 @@ fn a_containerd_restart_leaves_running_pods_alone() {
     ctd.stop();
     env.finish();
 }
+
+/// A ctr container gets a network namespace of its own: its loopback is
+/// up (runc's one network), side by side with runc in the same containerd.
+#[test]
+fn a_network_namespace_of_its_own_has_its_loopback_up_as_under_runc() {
+    let env = TestEnv::new("ctrlo");
+    let ctd = Containerd::start(&env);
+    let r = rootfs();
+    // Up: IFF_UP on lo (operstate "unknown": lo has no carrier to report);
+    // bound and reached over 127.0.0.1.
+    let script = "cat /sys/class/net/lo/operstate; \
+                  nc -l -p 7000 & sleep 0.3; echo hi | nc -w 1 127.0.0.1 7000 && echo reached";
+    let mut seen = Vec::new();
+    for (runtime, id) in [
+        (RUNTIME, "lo-podshim"),
+        ("io.containerd.runc.v2", "lo-runc"),
+    ] {
+        let out = ctd.ctr(&[
+            "run",
+            "--rm",
+            // ctr gives a --rootfs container no PATH.
+            "--env",
+            "PATH=/bin:/sbin",
+            "--runtime",
+            runtime,
+            "--rootfs",
+            &r,
+            id,
+            "/bin/sh",
+            "-c",
+            script,
+        ]);
+        assert!(
+            out.status.success(),
+            "{runtime}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        seen.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    assert!(
+        seen[1].contains("unknown") && seen[1].contains("reached"),
+        "runc: {}",
+        seen[1]
+    );
+    assert_eq!(seen[0], seen[1], "podshim's loopback is not runc's");
+    ctd.stop();
+    // runc leaves its namespace's cgroup level (/<namespace>) behind; no
+    // container's may be left.
+    let nested: Vec<_> = env
+        .cgroups_left()
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    assert!(nested.is_empty(), "container cgroups left: {nested:?}");
+    env.remove_cgroups_runc_left();
+    env.finish();
+}

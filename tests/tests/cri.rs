@@ -784,28 +784,6 @@ async fn podctl_reads_the_pods_containerd_runs() {
     env.finish();
 }
 
-/// `systemctl show UNIT -p PROP --value`.
-fn unit_property(unit: &str, prop: &str) -> String {
-    let out = std::process::Command::new("systemctl")
-        .args(["show", unit, "-p", prop, "--value"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// Units whose name holds `needle`, in any state systemd still lists.
-fn units_named(needle: &str) -> Vec<String> {
-    let out = std::process::Command::new("systemctl")
-        .args(["list-units", "--all", "--plain", "--no-legend"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.contains(needle))
-        .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
-        .collect()
-}
-
 /// A systemd node's CRI pod, as kubelet with `cgroupDriver: systemd` asks
 /// for it (a kubepods-style nested slice as the cgroup parent, so
 /// containerd passes `slice:cri-containerd:id`), under podshim and under

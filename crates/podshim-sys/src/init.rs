@@ -182,6 +182,11 @@ fn setup_container(
                 .map_err(|e| ("hostname", SysError::os("sethostname", h, e)))?;
         }
     }
+    // A network namespace of its own starts with its loopback down; runc
+    // brings it up (its one network), as the pause does for a pod's.
+    if cfg.namespaces.iter().any(|n| n.is_new(NsKind::Net)) {
+        crate::net::loopback_up().map_err(|e| ("loopback", e))?;
+    }
     if let Some(sysctl) = cfg.spec.linux().as_ref().and_then(|l| l.sysctl().clone()) {
         for (key, value) in &sysctl {
             crate::sysctl::write(key, value).map_err(|e| ("sysctl", e))?;

@@ -65,8 +65,8 @@ pub enum Launch {
 
 /// Runs `criu` with `args` and waits for it, descriptors `fds` (fd,
 /// number) open in it; a failure is CRIU's own reason (the error lines of
-/// its `log`), the log kept at `keep` (as containerd's runc shim keeps
-/// `criu-dump.log` in the bundle).
+/// its `log`). The log is kept at `keep` (as containerd's runc shim keeps
+/// `criu-dump.log` in the bundle), whatever the outcome.
 pub async fn run(
     criu: &Path,
     args: Vec<String>,
@@ -97,6 +97,8 @@ pub async fn run(
         }
     };
     if code == Some(0) {
+        // Kept after a success too, as runc's work directory keeps it.
+        let _ = std::fs::copy(log, keep);
         return Ok(());
     }
     let mut text = std::fs::read_to_string(log).unwrap_or_default();
@@ -142,13 +144,19 @@ async fn run_in_mount_ns(
     stdio: ChildStdio,
     fds: Vec<(std::os::fd::RawFd, i32)>,
 ) -> Result<Option<i32>> {
+    let begun = std::time::Instant::now();
     let (child, mut chan) = crate::child::spawn_passing::<Criu>("criu", &[], stdio, fds)?;
     let said = match chan.send_config(&cfg).await {
         Ok(()) => chan.recv().await,
         Err(e) => Err(e),
     };
     match said {
-        Ok(None) => child.wait().await,
+        Ok(None) => {
+            tracing::debug!(after = ?begun.elapsed(), "criu executed");
+            let code = child.wait().await;
+            tracing::debug!(after = ?begun.elapsed(), ?code, "criu exited");
+            code
+        }
         Ok(Some((CriuReport::Error(e), _))) => {
             let _ = child.wait().await;
             Err(ShimError::from(e).context("restore: criu child"))

@@ -9,6 +9,8 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use podshim_sys::msg::NsRequest;
+use podshim_sys::ns::NsKind;
 use podshim_types::Verb;
 use tracing::Instrument;
 
@@ -55,7 +57,7 @@ impl Pod {
             external_files.dedup();
             let target = DumpTarget {
                 pid,
-                external_net: external_net(pid)?,
+                external_net: external_net(pid, &self.namespace_plan(&bundle)?)?,
                 bind_mounts: bind_mounts(&bundle),
                 external_files,
                 freezer: task.resources.as_ref().and_then(|r| r.cg.freezer_dir()),
@@ -89,16 +91,22 @@ impl Pod {
     }
 }
 
-/// The inode of `pid`'s network namespace when it is not this shim's.
-fn external_net(pid: i32) -> Result<Option<u64>> {
+/// The inode of `pid`'s network namespace when it joined one by path (a
+/// pod member: the pod's; a spec's path), which a restore joins again, as
+/// runc decides. A namespace of its own is CRIU's to dump; the host's
+/// (no network namespace in the spec) is CRIU's own.
+fn external_net(pid: i32, plan: &[NsRequest]) -> Result<Option<u64>> {
     use std::os::unix::fs::MetadataExt;
-    let ino = |p: &str| {
-        std::fs::metadata(p)
-            .map(|m| m.ino())
-            .map_err(|e| ShimError::Internal(format!("{p}: {e}")))
-    };
-    let theirs = ino(&format!("/proc/{pid}/ns/net"))?;
-    Ok((theirs != ino("/proc/self/ns/net")?).then_some(theirs))
+    if !plan
+        .iter()
+        .any(|n| n.kind == NsKind::Net && n.path.is_some())
+    {
+        return Ok(None);
+    }
+    let p = format!("/proc/{pid}/ns/net");
+    std::fs::metadata(&p)
+        .map(|m| Some(m.ino()))
+        .map_err(|e| ShimError::Internal(format!("{p}: {e}")))
 }
 
 /// `pid`'s standard descriptors that are files of a mount its mount

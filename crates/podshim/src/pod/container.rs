@@ -24,6 +24,16 @@ use crate::publish::Happened;
 use crate::stdio::{IoHandle, Stdio};
 
 impl Pod {
+    /// The namespaces a container of `bundle` enters, in order: a pod
+    /// member's shared ones are the pod's pins.
+    pub(super) fn namespace_plan(&self, bundle: &Bundle) -> Result<Vec<NsRequest>> {
+        let pins = |kind: &str| self.paths.ns_pin(kind).to_string_lossy().into_owned();
+        match bundle.role {
+            Role::Member { .. } => bundle.namespace_plan(Some(&pins)),
+            _ => bundle.namespace_plan(None),
+        }
+    }
+
     pub(super) async fn create_container(
         self: &Arc<Self>,
         id: Id,
@@ -34,7 +44,6 @@ impl Pod {
         options: &crate::options::RuntimeOptions,
     ) -> Result<i32> {
         let (rootfs, checkpoint) = (from.rootfs, from.checkpoint);
-        let pins = |kind: &str| self.paths.ns_pin(kind).to_string_lossy().into_owned();
         let plan = match &role {
             Role::Member { sandbox } => {
                 if sandbox != self.id.as_str() || self.sandbox().is_none() {
@@ -49,9 +58,9 @@ impl Pod {
                         self.id
                     )));
                 }
-                bundle.namespace_plan(Some(&pins))?
+                self.namespace_plan(&bundle)?
             }
-            _ => bundle.namespace_plan(None)?,
+            _ => self.namespace_plan(&bundle)?,
         };
         bundle.check_container()?;
         bundle.sysctls(&plan)?;

@@ -76,6 +76,7 @@ impl Pod {
         let criu = criu::binary()?;
         let who = self.stdio_owner(task);
         let (child_stdio, io) = crate::stdio::open(stdio, &who).await?;
+        tracing::debug!("stdio open");
 
         // In criu (above its channel): the network namespace the member
         // joins (the pod's; none for a host-network pod, whose dump left it

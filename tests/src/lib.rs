@@ -379,6 +379,18 @@ impl TestEnv {
         }
     }
 
+    /// The cgroup directories below this test's top-level ones: a
+    /// container's (runc leaves only the top level, its containerd
+    /// namespace's, to whoever made the namespace).
+    pub fn container_cgroups_left(&self) -> Vec<PathBuf> {
+        self.cgroups_left()
+            .iter()
+            .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect()
+    }
+
     /// Every cgroup directory of this test, in any hierarchy.
     pub fn cgroups_left(&self) -> Vec<PathBuf> {
         cgroup_roots()

@@ -87,13 +87,7 @@ fn report(what: &str, times: &mut [Vec<Duration>; 2]) {
 /// namespace), then the usual leak checks.
 fn finish(env: TestEnv, ctd: Containerd) {
     ctd.stop();
-    let nested: Vec<_> = env
-        .cgroups_left()
-        .iter()
-        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .collect();
+    let nested = env.container_cgroups_left();
     assert!(nested.is_empty(), "container cgroups left: {nested:?}");
     env.remove_cgroups_runc_left();
     env.finish();

@@ -522,13 +522,7 @@ fn a_network_namespace_of_its_own_has_its_loopback_up_as_under_runc() {
     ctd.stop();
     // runc leaves its namespace's cgroup level (/<namespace>) behind; no
     // container's may be left.
-    let nested: Vec<_> = env
-        .cgroups_left()
-        .iter()
-        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .collect();
+    let nested = env.container_cgroups_left();
     assert!(nested.is_empty(), "container cgroups left: {nested:?}");
     env.remove_cgroups_runc_left();
     env.finish();
